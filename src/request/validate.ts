@@ -1,0 +1,90 @@
+/** Checks a call's parameters against the operation table before anything is sent. */
+import { Readable } from 'node:stream';
+import { ValidationError } from '../errors.js';
+import type { ParamSpec } from './operation.js';
+import type { PreparedOperation } from './prepare.js';
+
+const UNSAFE_HEADER = /[\r\n\0]/;
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function isUpload(value: unknown): boolean {
+  return (
+    typeof value === 'string' ||
+    value instanceof Uint8Array ||
+    value instanceof Readable ||
+    (typeof value === 'object' && value !== null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function')
+  );
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function typeProblem(p: ParamSpec, value: unknown): string | undefined {
+  if (p.in === 'body') {
+    if (p.type === 'binary') return isUpload(value) ? undefined : `must be a Buffer, string, Readable or AsyncIterable, not ${describe(value)}`;
+    return typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && !(value instanceof Readable)
+      ? undefined
+      : `must be an object (sent as JSON), not ${describe(value)}`;
+  }
+  switch (p.type) {
+    case 'string':
+      if (typeof value === 'string') {
+        if (p.in === 'path' && (value === '' || value === '.' || value === '..')) return `must be a name or id, not ${JSON.stringify(value)}`;
+        if (p.in === 'header' && UNSAFE_HEADER.test(value)) return 'must not contain CR, LF or NUL (header injection)';
+        return undefined;
+      }
+      if (p.json && typeof value === 'object' && value !== null) return undefined;
+      return `must be a string${p.json ? ' or an object (sent as JSON)' : ''}, not ${describe(value)}`;
+    case 'integer':
+      return Number.isSafeInteger(value) ? undefined : `must be an integer, not ${describe(value)}`;
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value) ? undefined : `must be a number, not ${describe(value)}`;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : `must be a boolean, not ${describe(value)}`;
+    case 'array': {
+      if (!Array.isArray(value)) return `must be an array, not ${describe(value)}`;
+      const want = p.items === 'integer' ? 'number' : p.items ?? 'string';
+      const bad = value.find((v) => typeof v !== want);
+      return bad === undefined ? undefined : `must hold only ${want}s, not ${describe(bad)}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function enumProblem(p: ParamSpec, value: unknown): string | undefined {
+  if (!p.enum) return undefined;
+  const values = Array.isArray(value) ? value : [value];
+  const bad = values.find((v) => !p.enum!.includes(v as string));
+  return bad === undefined ? undefined : `must be one of ${p.enum.map((e) => JSON.stringify(e)).join(', ')}, not ${JSON.stringify(bad)}`;
+}
+
+export function validateParams(op: PreparedOperation, params: unknown): Record<string, unknown> {
+  if (params === undefined || params === null) params = {};
+  if (!isPlainObject(params)) {
+    throw new ValidationError(`${op.id}: parameters must be an object, not ${describe(params)}`, { operationId: op.id });
+  }
+  for (const name of Object.keys(params)) {
+    const value = params[name];
+    if (value === undefined) continue;
+    const p = op.params.get(name);
+    if (!p) {
+      const known = [...op.params.keys()].join(', ') || 'none';
+      throw new ValidationError(`${op.id}: unknown parameter "${name}" (known: ${known})`, { operationId: op.id, parameter: name });
+    }
+    const problem = typeProblem(p, value) ?? enumProblem(p, value);
+    if (problem) throw new ValidationError(`${op.id}: parameter "${name}" ${problem}`, { operationId: op.id, parameter: name });
+  }
+  for (const p of op.required) {
+    if (params[p.name] === undefined) {
+      throw new ValidationError(`${op.id}: missing required parameter "${p.name}"`, { operationId: op.id, parameter: p.name });
+    }
+  }
+  return params;
+}

@@ -1,0 +1,40 @@
+import type { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
+
+export type RequestBody = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+
+export interface TransportRequest {
+  method: string;
+  /** Path and query, e.g. `/v1.41/containers/json?all=1`. */
+  path: string;
+  headers: Record<string, string>;
+  body?: RequestBody | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface TransportResponse {
+  statusCode: number;
+  /** Header names in lower case. */
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
+
+export interface UpgradeResult {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The taken-over connection (101), or the socket an older engine streams on after a 200. */
+  socket: Socket;
+}
+
+/**
+ * What dockhand needs from a connection to the engine. Injectable (DockerOptions.transport), so
+ * unit tests can script answers an engine cannot be made to give on demand.
+ */
+export interface Transport {
+  /** Where requests go, for messages: `unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`. */
+  readonly address: string;
+  request(req: TransportRequest): Promise<TransportResponse>;
+  /** Sends a request asking the engine to take over the connection (attach, exec start). */
+  upgrade(req: TransportRequest): Promise<UpgradeResult | TransportResponse>;
+  close(): Promise<void>;
+}
