@@ -166,7 +166,6 @@ function cap(s: string): string {
 
 function friendlyFile(ops: OperationModel[], first: string): string {
   const byId = new Map(ops.map((o) => [o.id, o]));
-  for (const o of ops) if (!friendlyNames[o.id]) throw new Error(`no friendly name for ${o.id}: add it to scripts/generate/names.ts`);
   const groups = new Map<string, Array<[string, OperationModel]>>();
   for (const [id, [group, method]] of Object.entries(friendlyNames)) {
     const o = byId.get(id);
@@ -213,6 +212,7 @@ function friendlyFile(ops: OperationModel[], first: string): string {
 }
 
 export function emit(ops: OperationModel[], specs: SpecFile[]): Record<string, string> {
+  for (const o of ops) if (!friendlyNames[o.id]) throw new Error(`no friendly name for ${o.id}: add it to scripts/generate/names.ts`);
   const newest = specs[specs.length - 1]!;
   const first = specs[0]!.version;
   return {
