@@ -62,6 +62,7 @@ function operationsFile(ops: OperationModel[], specs: SpecFile[]): string {
       `    response: '${o.response}',`,
       `    statuses: [${o.statuses.join(', ')}],`,
       ...(o.contentType ? [`    contentType: '${o.contentType}',`] : []),
+      ...(o.bodyDefault !== undefined ? [`    bodyDefault: ${JSON.stringify(o.bodyDefault)},`] : []),
       o.params.length ? `    params: [\n${o.params.map((p) => `      ${paramEntry(p)},`).join('\n')}\n    ],` : '    params: [],',
     ];
     out.push(`  ${o.id}: {`, ...fields, '  },');

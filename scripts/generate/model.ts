@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { responseKindOverrides, renamedOperations } from './names.js';
+import { bodyDefaults, responseKindOverrides, renamedOperations } from './names.js';
 import type { Schema } from './schema-to-ts.js';
 
 export interface SpecFile {
@@ -38,6 +38,7 @@ export interface OperationModel {
   resultSchema?: Schema;
   statuses: number[];
   contentType?: string;
+  bodyDefault?: unknown;
   params: ParamModel[];
 }
 
@@ -163,6 +164,10 @@ export function buildModel(specs: SpecFile[]): OperationModel[] {
       const lastP = paramLastSeen.get(`${model.id}\u0000${p.in}\u0000${p.name}`)!;
       if (lastP !== last) p.until = lastP;
     }
+  }
+  for (const [id, body] of Object.entries(bodyDefaults)) {
+    const model = ops.get(id);
+    if (model) model.bodyDefault = body;
   }
   return [...ops.values()];
 }

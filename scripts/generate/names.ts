@@ -163,3 +163,11 @@ export const responseKindOverrides: Record<string, string> = {
   SystemPingHead: 'head',
   SystemPing: 'text',
 };
+
+/**
+ * Bodies to send when the caller gives none, for operations whose engine handler fails on an
+ * empty body although the spec marks it optional (exec start: "got EOF while reading request body").
+ */
+export const bodyDefaults: Record<string, unknown> = {
+  ExecStart: {},
+};

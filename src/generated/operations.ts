@@ -708,6 +708,7 @@ export const OPERATIONS: Readonly<Record<OperationId, OperationSpec>> = {
     response: 'hijack',
     statuses: [200, 404, 409],
     contentType: 'application/json',
+    bodyDefault: {},
     params: [
       { name: "execStartConfig", in: 'body', type: 'object', since: '1.25' },
       { name: "id", in: 'path', type: 'string', required: true, since: '1.25' },

@@ -78,6 +78,7 @@ export function encodeRequest(op: PreparedOperation, version: string, params: Re
         break;
     }
   }
+  if (body === undefined && op.spec.bodyDefault !== undefined) body = JSON.stringify(op.spec.bodyDefault);
   if (body !== undefined && op.spec.contentType && headers['content-type'] === undefined) {
     headers['content-type'] = op.spec.contentType;
   }

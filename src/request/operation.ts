@@ -38,5 +38,7 @@ export interface OperationSpec {
   readonly statuses: readonly number[];
   /** Content-Type of the request body, when the operation takes one. */
   readonly contentType?: string;
+  /** JSON body to send when the caller gives none (the engine fails on an empty one). */
+  readonly bodyDefault?: unknown;
   readonly params: readonly ParamSpec[];
 }

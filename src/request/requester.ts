@@ -12,7 +12,7 @@ import { prepareOperation } from './prepare.js';
 import { drain, errorFromResponse, normalizeHeaders, readBody } from './response.js';
 import type { CallOptions, HijackedConnection, ResponseStream } from './types.js';
 import { validateParams } from './validate.js';
-import { Duplex } from 'node:stream';
+import { Duplex, type Readable } from 'node:stream';
 
 const TIMEOUT = Symbol('dockhand.timeout');
 
@@ -94,37 +94,46 @@ export class Requester {
   }
 
   /**
-   * Sends one request with the caller's signal and timeout. With `wholeBody`, the timeout also
-   * covers reading the body (the caller reads it before `release`); otherwise it ends once the
-   * response has started.
+   * Sends one request with the caller's signal and timeout. The timeout covers the whole body
+   * when `wholeBody` (JSON results), else only until the response starts (streams). Aborting
+   * after the response started destroys its body with AbortError, whichever transport is used.
    */
   private async send(operationId: string, req: TransportRequest, options: CallOptions | undefined, wholeBody: boolean): Promise<TransportResponse> {
     const signal = options?.signal;
     const timeout = options?.timeout ?? this.defaultTimeout;
     if (signal?.aborted) throw abortError(operationId, signal.reason);
-    let timer: NodeJS.Timeout | undefined;
-    let controller: AbortController | undefined;
-    if (timeout !== undefined && timeout > 0) {
-      controller = new AbortController();
-      const c = controller;
-      timer = setTimeout(() => c.abort(TIMEOUT), timeout);
-      req.signal = signal ? AbortSignal.any([signal, c.signal]) : c.signal;
-    } else if (signal) {
-      req.signal = signal;
+    const timed = timeout !== undefined && timeout > 0;
+    if (!signal && !timed) {
+      try {
+        return await this.transport.request(req);
+      } catch (err) {
+        throw this.failure(operationId, err, undefined);
+      }
     }
+    const controller = new AbortController();
+    req.signal = controller.signal;
+    let body: Readable | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const abort = (reason: unknown): void => {
+      body?.destroy(abortError(operationId, reason));
+      controller.abort(reason);
+    };
+    const onAbort = (): void => abort(signal!.reason);
+    const cleanup = (): void => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timed) timer = setTimeout(() => abort(TIMEOUT), timeout);
     try {
       const res = await this.transport.request(req);
-      if (timer && wholeBody) {
-        // keep the timer running while the body is read; clear it when the body ends
-        const t = timer;
-        res.body.once('close', () => clearTimeout(t));
-        timer = undefined;
-      }
+      body = res.body;
+      if (!wholeBody && timer) clearTimeout(timer);
+      res.body.once('close', cleanup);
       return res;
     } catch (err) {
-      throw this.failure(operationId, err, req.signal);
-    } finally {
-      if (timer) clearTimeout(timer);
+      cleanup();
+      throw this.failure(operationId, err, controller.signal);
     }
   }
 
@@ -197,7 +206,7 @@ export class Requester {
     if ('socket' in result) {
       if (signal) {
         const socket = result.socket;
-        const onAbort = (): void => void socket.destroy();
+        const onAbort = (): void => void socket.destroy(abortError(op.id, signal.reason));
         signal.addEventListener('abort', onAbort, { once: true });
         socket.once('close', () => signal.removeEventListener('abort', onAbort));
       }

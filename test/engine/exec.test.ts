@@ -1,0 +1,86 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError, Docker, NotFoundError } from '../../src/index.js';
+import { Created, demux, readBytes, waitUntil } from '../support/engine.js';
+
+const docker = new Docker();
+const created = new Created(docker);
+/** One running container for the whole file; stopped ones get their own. */
+let container: string;
+
+beforeAll(async () => {
+  container = await created.runContainer();
+});
+afterAll(async () => {
+  try {
+    await created.cleanup();
+  } finally {
+    await docker.close();
+  }
+});
+
+describe('exec', () => {
+  it('creates an exec instance and inspects it before it runs', async () => {
+    const { Id } = await docker.exec.create(container, { execConfig: { Cmd: ['echo', 'hi'], AttachStdout: true } });
+    expect(Id).toMatch(/^[0-9a-f]{64}$/);
+    const info = await docker.exec.inspect(Id);
+    expect(info.ID).toBe(Id);
+    expect(info.ContainerID).toBe(container);
+    expect(info.Running).toBe(false);
+    expect(info.ExitCode ?? null).toBeNull();
+    expect(info.OpenStdout).toBe(true);
+    expect(info.OpenStdin).toBe(false);
+    expect(info.ProcessConfig).toMatchObject({ entrypoint: 'echo', arguments: ['hi'], tty: false, privileged: false });
+    expect((await docker.containers.inspect(container)).ExecIDs).toContain(Id);
+  });
+
+  it('starts detached and reports the exit code once done', async () => {
+    const { Id } = await docker.exec.create(container, { execConfig: { Cmd: ['sh', '-c', 'exit 7'] } });
+    expect(await docker.exec.start(Id, { execStartConfig: { Detach: true } })).toBeUndefined();
+    const info = await waitUntil(() => docker.exec.inspect(Id), (i) => i.Running === false && i.ExitCode !== null, 10_000, 'exec to finish');
+    expect(info.ExitCode).toBe(7);
+    expect(info.Pid).toBeGreaterThan(0);
+  });
+
+  it('starts attached: the hijacked connection carries stdout and stderr, multiplexed', async () => {
+    const { Id } = await docker.exec.create(container, {
+      execConfig: { Cmd: ['sh', '-c', 'echo hi; echo oops >&2'], AttachStdout: true, AttachStderr: true },
+    });
+    const conn = await docker.exec.start(Id, { execStartConfig: { Detach: false, Tty: false } });
+    expect([101, 200]).toContain(conn.statusCode);
+    const { stdout, stderr } = demux(await readBytes(conn));
+    expect(stdout).toBe('hi\n');
+    expect(stderr).toBe('oops\n');
+    const info = await waitUntil(() => docker.exec.inspect(Id), (i) => i.Running === false, 5_000, 'exec to finish');
+    expect(info.ExitCode).toBe(0);
+  });
+
+  it('passes stdin through the hijacked connection', async () => {
+    const { Id } = await docker.exec.create(container, {
+      execConfig: { Cmd: ['wc', '-c'], AttachStdin: true, AttachStdout: true, AttachStderr: true },
+    });
+    const conn = await docker.exec.start(Id, { execStartConfig: {} });
+    const output = readBytes(conn);
+    conn.end('twelve bytes');
+    expect(demux(await output).stdout.trim()).toBe('12');
+  });
+
+  it('starts attached with no parameters at all (params are optional in the signature)', async () => {
+    // Finding: ExecStart sends no body when execStartConfig is omitted, and an API 1.41 engine
+    // answers 400 "got EOF while reading request body". The client should send `{}`.
+    const { Id } = await docker.exec.create(container, { execConfig: { Cmd: ['echo', 'bare'], AttachStdout: true } });
+    const conn = await docker.exec.start(Id);
+    expect(demux(await readBytes(conn)).stdout).toBe('bare\n');
+  });
+
+  it('refuses an exec in a container that is not running (409), and an unknown exec id (404)', async () => {
+    const stopped = await created.createContainer();
+    const err = await docker.exec.create(stopped, { execConfig: { Cmd: ['true'] } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err).toMatchObject({ statusCode: 409, operationId: 'ContainerExec' });
+    expect((err as Error).message).toContain('is not running');
+
+    const missing = await docker.exec.inspect('0'.repeat(64)).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect(missing).toMatchObject({ statusCode: 404, operationId: 'ExecInspect' });
+  });
+});

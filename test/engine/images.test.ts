@@ -1,0 +1,204 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Docker, NotFoundError, ServerError } from '../../src/index.js';
+import { Created, TEST_IMAGE, TEST_LABEL, readBytes, readJsonLines, uniqueName } from '../support/engine.js';
+import { tar } from '../support/tar.js';
+
+const docker = new Docker();
+const created = new Created(docker);
+
+afterEach(() => created.cleanup());
+afterAll(() => docker.close());
+
+interface Progress {
+  status?: string;
+  error?: string;
+  errorDetail?: unknown;
+}
+
+/** Imports a one-file rootfs; returns the new image's id and the archive sent. */
+async function importImage(opts: { repo?: string; tag?: string; changes?: string[]; content?: string; stream?: boolean } = {}) {
+  const content = opts.content ?? `hello from ${uniqueName('img')}\n`;
+  const archive = tar([{ name: 'hello.txt', data: content }]);
+  const progress = await docker.api.ImageCreate({
+    fromSrc: '-',
+    ...(opts.repo ? { repo: opts.repo } : {}),
+    ...(opts.tag ? { tag: opts.tag } : {}),
+    changes: opts.changes ?? [`LABEL ${TEST_LABEL}=true`],
+    inputImage: opts.stream ? Readable.from([archive.subarray(0, 700), archive.subarray(700)]) : archive,
+  });
+  expect(progress.statusCode).toBe(200);
+  const lines = await readJsonLines<Progress>(progress);
+  expect(lines.filter((l) => 'error' in l || 'errorDetail' in l)).toEqual([]);
+  // the last progress line of an import is the new image's id
+  const id = lines.at(-1)?.status;
+  expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+  created.image(id!);
+  if (opts.repo) created.image(`${opts.repo}:${opts.tag ?? 'latest'}`);
+  return { id: id!, archive, content };
+}
+
+describe('images', () => {
+  it('imports a tar (fromSrc "-") with a LABEL change, and inspects it', async () => {
+    const repo = 'dockhand-test/imported';
+    const { id, archive, content } = await importImage({ repo, tag: 't1' });
+    const image = await docker.images.inspect(`${repo}:t1`);
+    expect(image.Id).toBe(id);
+    expect(image.RepoTags).toEqual([`${repo}:t1`]);
+    expect(image.Config!.Labels).toEqual({ [TEST_LABEL]: 'true' });
+    expect(image.Os).toBe('linux');
+    // one layer, whose diff id is the digest of exactly the bytes we sent
+    expect(image.RootFS!.Type).toBe('layers');
+    expect(image.RootFS!.Layers).toEqual([`sha256:${createHash('sha256').update(archive).digest('hex')}`]);
+    expect(image.Size).toBe(Buffer.byteLength(content));
+    // by id too
+    expect((await docker.images.inspect(id)).RepoTags).toEqual([`${repo}:t1`]);
+  });
+
+  it('imports from a Readable stream body', async () => {
+    const content = 'streamed\n';
+    const { id, archive } = await importImage({ repo: 'dockhand-test/streamed', tag: 's', content, stream: true });
+    const image = await docker.images.inspect(id);
+    expect(image.RepoTags).toEqual(['dockhand-test/streamed:s']);
+    expect(image.RootFS!.Layers).toEqual([`sha256:${createHash('sha256').update(archive).digest('hex')}`]);
+    expect(image.Size).toBe(content.length);
+  });
+
+  it('lists the history of an image', async () => {
+    const { id } = await importImage({ repo: 'dockhand-test/history', tag: 'h' });
+    const history = await docker.images.history('dockhand-test/history:h');
+    expect(history).toHaveLength(1);
+    expect(history[0]!.Id).toBe(id);
+    expect(history[0]!.Tags).toEqual(['dockhand-test/history:h']);
+    expect(history[0]!.Comment).toBe('Imported from -');
+
+    const base = await docker.images.history(TEST_IMAGE);
+    expect(base.length).toBeGreaterThanOrEqual(1);
+    expect(base[0]!.Id).toBe((await docker.images.inspect(TEST_IMAGE)).Id);
+  });
+
+  it('tags an image: the new name resolves to the same id', async () => {
+    const { id } = await importImage({ repo: 'dockhand-test/imported', tag: 'for-tag' });
+    const repo = 'dockhand-test/tagged';
+    const tag = uniqueName('x').slice(-12);
+    created.image(`${repo}:${tag}`);
+    expect(await docker.images.tag('dockhand-test/imported:for-tag', { repo, tag })).toBeUndefined();
+    const tagged = await docker.images.inspect(`${repo}:${tag}`);
+    expect(tagged.Id).toBe(id);
+    expect([...tagged.RepoTags!].sort()).toEqual(['dockhand-test/imported:for-tag', `${repo}:${tag}`].sort());
+  });
+
+  it('lists with filters: reference and label', async () => {
+    const { id } = await importImage({ repo: 'dockhand-test/listed', tag: 'l' });
+    const byRef = await docker.images.list({ filters: { reference: ['dockhand-test/listed'] } });
+    expect(byRef.map((i) => i.Id)).toEqual([id]);
+    expect(byRef[0]!.RepoTags).toEqual(['dockhand-test/listed:l']);
+    expect(byRef[0]!.Labels).toEqual({ [TEST_LABEL]: 'true' });
+
+    const byLabel = await docker.images.list({ filters: { label: [`${TEST_LABEL}=true`] } });
+    expect(byLabel.map((i) => i.Id)).toContain(id);
+    // the test image carries no test label
+    const base = await docker.images.inspect(TEST_IMAGE);
+    expect(byLabel.map((i) => i.Id)).not.toContain(base.Id);
+  });
+
+  it('removes: untagging one of two names, then deleting the image', async () => {
+    const { id } = await importImage({ repo: 'dockhand-test/removed', tag: 'a' });
+    await docker.images.tag(id, { repo: 'dockhand-test/removed', tag: 'b' });
+    created.image('dockhand-test/removed:b');
+
+    expect(await docker.images.remove('dockhand-test/removed:b')).toEqual([{ Untagged: 'dockhand-test/removed:b' }]);
+    expect((await docker.images.inspect(id)).RepoTags).toEqual(['dockhand-test/removed:a']);
+
+    const res = await docker.images.remove('dockhand-test/removed:a');
+    expect(res[0]).toEqual({ Untagged: 'dockhand-test/removed:a' });
+    expect(res).toContainEqual({ Deleted: id });
+    expect(res.every((r) => (r.Untagged === undefined) !== (r.Deleted === undefined))).toBe(true);
+    await expect(docker.images.inspect(id)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('prunes exactly the dangling images carrying the filter label', async () => {
+    const mark = uniqueName('prune');
+    const changes = [`LABEL ${TEST_LABEL}=true`, `LABEL dockhand.prune=${mark}`];
+    // no repo: the imported image is dangling from the start
+    const { id: dangling } = await importImage({ changes });
+    expect((await docker.images.inspect(dangling)).RepoTags).toEqual([]);
+    // same labels but tagged: not dangling, so it stays
+    const { id: tagged } = await importImage({ repo: 'dockhand-test/kept', tag: 'k', changes });
+
+    const listed = await docker.images.list({ filters: { dangling: ['true'], label: [`dockhand.prune=${mark}`] } });
+    expect(listed.map((i) => i.Id)).toEqual([dangling]);
+
+    const res = await docker.images.prune({ filters: { dangling: ['true'], label: [`${TEST_LABEL}=true`, `dockhand.prune=${mark}`] } });
+    expect(res.ImagesDeleted).toContainEqual({ Deleted: dangling });
+    expect(res.ImagesDeleted!.some((r) => r.Deleted === tagged || r.Untagged !== undefined)).toBe(false);
+    expect(res.SpaceReclaimed).toBeGreaterThan(0);
+    await expect(docker.images.inspect(dangling)).rejects.toBeInstanceOf(NotFoundError);
+    expect((await docker.images.inspect(tagged)).RepoTags).toEqual(['dockhand-test/kept:k']);
+  });
+
+  it('answers a prune that matches nothing with ImagesDeleted null and nothing reclaimed', async () => {
+    const res = await docker.images.prune({ filters: { label: [`dockhand.prune=${uniqueName('none')}`] } });
+    // the engine sends null (the generated type says the field is optional, never null)
+    expect(res.ImagesDeleted).toBeNull();
+    expect(res.SpaceReclaimed).toBe(0);
+  });
+
+  it('commits a container to a labelled image, with a comment and changes', async () => {
+    const container = await created.createContainer({ Cmd: ['sh', '-c', 'echo committed > /f'] });
+    await docker.containers.start(container);
+    await docker.containers.wait(container);
+    const repo = 'dockhand-test/committed';
+    created.image(`${repo}:c`);
+    const res = await docker.images.commit({ container, repo, tag: 'c', comment: 'by the engine suite', changes: `LABEL ${TEST_LABEL}=true\nENV DOCKHAND=1` });
+    created.image(res.Id!);
+    expect(res.Id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const image = await docker.images.inspect(`${repo}:c`);
+    expect(image.Id).toBe(res.Id);
+    expect(image.Comment).toBe('by the engine suite');
+    expect(image.Config!.Labels).toEqual({ [TEST_LABEL]: 'true' });
+    expect(image.Config!.Env).toContain('DOCKHAND=1');
+    expect(image.Config!.Cmd).toEqual(['sh', '-c', 'echo committed > /f']);
+    // one more layer than the test image: the container's /f
+    const base = await docker.images.inspect(TEST_IMAGE);
+    expect(image.RootFS!.Layers!.length).toBe(base.RootFS!.Layers!.length + 1);
+  });
+
+  it('saves an image as a tar (get) and loads it back (load): same id', async () => {
+    const name = 'dockhand-test/saved:s';
+    const { id } = await importImage({ repo: 'dockhand-test/saved', tag: 's' });
+    const saved = await docker.images.get(name);
+    expect(saved.headers['content-type']).toBe('application/x-tar');
+    const archive = await readBytes(saved);
+    expect(archive.length % 512).toBe(0);
+    expect(archive.includes(Buffer.from('manifest.json'))).toBe(true);
+
+    await docker.images.remove(name);
+    await expect(docker.images.inspect(id)).rejects.toBeInstanceOf(NotFoundError);
+
+    const loaded = await docker.images.load({ imagesTarball: archive, quiet: true });
+    const lines = await readJsonLines<{ stream?: string; error?: string }>(loaded);
+    expect(lines).toEqual([{ stream: `Loaded image: ${name}\n` }]);
+    const image = await docker.images.inspect(name);
+    expect(image.Id).toBe(id);
+    expect(image.Config!.Labels).toEqual({ [TEST_LABEL]: 'true' });
+  });
+
+  it('rejects an import of something that is not a tar with the engine\'s 500 (ServerError)', async () => {
+    created.image('dockhand-test/broken:b');
+    const err = await docker.api
+      .ImageCreate({
+        fromSrc: '-',
+        repo: 'dockhand-test/broken',
+        tag: 'b',
+        changes: [`LABEL ${TEST_LABEL}=true`],
+        inputImage: Buffer.from('this is not a tar archive'.repeat(40)),
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ statusCode: 500, code: 'SERVER_ERROR', operationId: 'ImageCreate' });
+    expect((err as Error).message).toContain('invalid tar header');
+    await expect(docker.images.inspect('dockhand-test/broken:b')).rejects.toBeInstanceOf(NotFoundError);
+  });
+});

@@ -1,0 +1,109 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ConflictError, Docker, NotFoundError } from '../../src/index.js';
+import { Created, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
+
+const docker = new Docker();
+const created = new Created(docker);
+
+afterEach(() => created.cleanup());
+afterAll(() => docker.close());
+
+async function createNetwork(extraLabels: Record<string, string> = {}) {
+  const name = uniqueName('net');
+  const res = await docker.networks.create({ networkConfig: { Name: name, Driver: 'bridge', Labels: { ...labels(), ...extraLabels } } });
+  created.network(res.Id!);
+  return { id: res.Id!, name, warning: res.Warning };
+}
+
+describe('networks', () => {
+  it('creates a labelled bridge network and inspects it', async () => {
+    const { id, name, warning } = await createNetwork({ 'dockhand.case': 'create' });
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect(warning ?? '').toBe('');
+    const net = await docker.networks.inspect(id);
+    expect(net.Id).toBe(id);
+    expect(net.Name).toBe(name);
+    expect(net.Driver).toBe('bridge');
+    expect(net.Scope).toBe('local');
+    expect(net.Labels).toEqual({ [TEST_LABEL]: 'true', 'dockhand.case': 'create' });
+    expect(net.Containers).toEqual({});
+    expect(net.IPAM!.Config!.length).toBeGreaterThan(0);
+    // by name too
+    expect((await docker.networks.inspect(name)).Id).toBe(id);
+  });
+
+  it('refuses a second network with the same name when CheckDuplicate is set (409); allows it otherwise (API < 1.44)', async () => {
+    const { id, name } = await createNetwork();
+    // CheckDuplicate exists up to API 1.43; the generated body type (newest API) lacks it.
+    const config = { Name: name, Driver: 'bridge', Labels: labels(), CheckDuplicate: true } as { Name: string };
+    const err = await docker.networks
+      .create({ networkConfig: config })
+      .then((res) => created.network(res.Id!))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err).toMatchObject({ statusCode: 409, code: 'CONFLICT', operationId: 'NetworkCreate' });
+    expect((err as Error).message).toContain(name);
+
+    const second = await docker.networks.create({ networkConfig: { Name: name, Driver: 'bridge', Labels: labels() } });
+    created.network(second.Id!);
+    expect(second.Id).not.toBe(id);
+    const same = await docker.networks.list({ filters: { name: [name], label: [TEST_LABEL] } });
+    expect(same.map((n) => n.Id).sort()).toEqual([id, second.Id].sort());
+  });
+
+  it('connects a running container, which inspect then shows; disconnects it', async () => {
+    const { id, name } = await createNetwork();
+    const container = await created.runContainer();
+    expect(await docker.networks.connect(id, { container: { Container: container, EndpointConfig: { Aliases: ['dockhand-alias'] } } })).toBeUndefined();
+
+    const net = await docker.networks.inspect(id);
+    expect(Object.keys(net.Containers!)).toEqual([container]);
+    const endpoint = net.Containers![container]!;
+    expect(endpoint.IPv4Address).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
+
+    const settings = (await docker.containers.inspect(container)).NetworkSettings!.Networks!;
+    expect(Object.keys(settings).sort()).toEqual(['bridge', name].sort());
+    expect(settings[name]!.NetworkID).toBe(id);
+    expect(settings[name]!.Aliases).toContain('dockhand-alias');
+    expect(settings[name]!.IPAddress).toBe(endpoint.IPv4Address!.split('/')[0]);
+
+    expect(await docker.networks.disconnect(id, { container: { Container: container } })).toBeUndefined();
+    expect((await docker.networks.inspect(id)).Containers).toEqual({});
+    expect(Object.keys((await docker.containers.inspect(container)).NetworkSettings!.Networks!)).toEqual(['bridge']);
+  });
+
+  it('lists with a label filter', async () => {
+    const mark = uniqueName('list');
+    const a = await createNetwork({ 'dockhand.list': mark });
+    const b = await createNetwork({ 'dockhand.list': mark });
+    await createNetwork();
+    const listed = await docker.networks.list({ filters: { label: [`dockhand.list=${mark}`] } });
+    expect(listed.map((n) => n.Id).sort()).toEqual([a.id, b.id].sort());
+    expect(listed.every((n) => n.Labels![TEST_LABEL] === 'true' && n.Driver === 'bridge')).toBe(true);
+
+    const byName = await docker.networks.list({ filters: { name: [a.name], label: [TEST_LABEL] } });
+    expect(byName.map((n) => n.Name)).toEqual([a.name]);
+  });
+
+  it('removes a network; a second remove is a 404', async () => {
+    const { id } = await createNetwork();
+    expect(await docker.networks.remove(id)).toBeUndefined();
+    await expect(docker.networks.inspect(id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(docker.networks.remove(id)).rejects.toMatchObject({ name: 'NotFoundError', statusCode: 404, operationId: 'NetworkDelete' });
+  });
+
+  it('prunes exactly the unused networks carrying the filter label', async () => {
+    const mark = uniqueName('prune');
+    const unused = await createNetwork({ 'dockhand.prune': mark });
+    const inUse = await createNetwork({ 'dockhand.prune': mark });
+    const container = await created.runContainer();
+    await docker.networks.connect(inUse.id, { container: { Container: container } });
+    const other = await createNetwork();
+
+    const res = await docker.networks.prune({ filters: { label: [`${TEST_LABEL}=true`, `dockhand.prune=${mark}`] } });
+    expect(res.NetworksDeleted).toEqual([unused.name]);
+    await expect(docker.networks.inspect(unused.id)).rejects.toBeInstanceOf(NotFoundError);
+    expect((await docker.networks.inspect(inUse.id)).Id).toBe(inUse.id);
+    expect((await docker.networks.inspect(other.id)).Id).toBe(other.id);
+  });
+});

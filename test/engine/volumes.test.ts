@@ -1,0 +1,84 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ConflictError, Docker, NotFoundError } from '../../src/index.js';
+import { Created, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
+
+const docker = new Docker();
+const created = new Created(docker);
+
+afterEach(() => created.cleanup());
+afterAll(() => docker.close());
+
+async function createVolume(extraLabels: Record<string, string> = {}, name = uniqueName('vol')) {
+  const vol = await docker.volumes.create({ volumeConfig: { Name: name, Labels: { ...labels(), ...extraLabels } } });
+  created.volume(vol.Name);
+  return vol;
+}
+
+describe('volumes', () => {
+  it('creates a labelled volume and inspects it', async () => {
+    const name = uniqueName('vol');
+    const vol = await createVolume({ 'dockhand.case': 'create' }, name);
+    expect(vol.Name).toBe(name);
+    expect(vol.Driver).toBe('local');
+    expect(vol.Scope).toBe('local');
+    expect(vol.Labels).toEqual({ [TEST_LABEL]: 'true', 'dockhand.case': 'create' });
+
+    const inspected = await docker.volumes.inspect(name);
+    expect(inspected.Name).toBe(name);
+    expect(inspected.Labels).toEqual(vol.Labels);
+    expect(inspected.Mountpoint).toBe(vol.Mountpoint);
+    expect(inspected.Mountpoint).toMatch(new RegExp(`/volumes/${name}/_data$`));
+    expect(Number.isNaN(Date.parse(inspected.CreatedAt!))).toBe(false);
+  });
+
+  it('creates an anonymous volume when no name is given', async () => {
+    const vol = await docker.volumes.create({ volumeConfig: { Labels: labels() } });
+    created.volume(vol.Name);
+    expect(vol.Name).toMatch(/^[0-9a-f]{64}$/);
+    expect((await docker.volumes.inspect(vol.Name)).Labels).toEqual(labels());
+  });
+
+  it('lists with a label filter', async () => {
+    const mark = uniqueName('list');
+    const a = await createVolume({ 'dockhand.list': mark });
+    const b = await createVolume({ 'dockhand.list': mark });
+    await createVolume();
+    const res = await docker.volumes.list({ filters: { label: [`dockhand.list=${mark}`] } });
+    expect(res.Volumes!.map((v) => v.Name).sort()).toEqual([a.Name, b.Name].sort());
+    expect(res.Warnings ?? []).toEqual([]);
+
+    const byName = await docker.volumes.list({ filters: { name: [a.Name], label: [TEST_LABEL] } });
+    expect(byName.Volumes!.map((v) => v.Name)).toEqual([a.Name]);
+  });
+
+  it('removes a volume; one in use is refused (409)', async () => {
+    const vol = await createVolume();
+    const container = await created.createContainer({ HostConfig: { Binds: [`${vol.Name}:/data`] } });
+    const err = await docker.volumes.remove(vol.Name).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err).toMatchObject({ statusCode: 409, operationId: 'VolumeDelete' });
+    expect((err as Error).message).toContain('volume is in use');
+
+    await docker.containers.remove(container);
+    expect(await docker.volumes.remove(vol.Name)).toBeUndefined();
+    await expect(docker.volumes.inspect(vol.Name)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(docker.volumes.remove(vol.Name)).rejects.toMatchObject({ statusCode: 404, code: 'NOT_FOUND' });
+  });
+
+  it('prunes exactly the unused volumes carrying the filter label (API 1.41: named ones too)', async () => {
+    const mark = uniqueName('prune');
+    const unused = await createVolume({ 'dockhand.prune': mark });
+    const anonymous = await docker.volumes.create({ volumeConfig: { Labels: { ...labels(), 'dockhand.prune': mark } } });
+    created.volume(anonymous.Name);
+    const inUse = await createVolume({ 'dockhand.prune': mark });
+    await created.createContainer({ HostConfig: { Binds: [`${inUse.Name}:/data`] } });
+    const other = await createVolume();
+
+    const res = await docker.volumes.prune({ filters: { label: [`${TEST_LABEL}=true`, `dockhand.prune=${mark}`] } });
+    expect([...res.VolumesDeleted!].sort()).toEqual([unused.Name, anonymous.Name].sort());
+    expect(res.SpaceReclaimed).toBe(0);
+    await expect(docker.volumes.inspect(unused.Name)).rejects.toBeInstanceOf(NotFoundError);
+    expect((await docker.volumes.inspect(inUse.Name)).Name).toBe(inUse.Name);
+    expect((await docker.volumes.inspect(other.Name)).Name).toBe(other.Name);
+  });
+});
