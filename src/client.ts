@@ -1,8 +1,9 @@
 /** The Docker client: `docker.api.<OperationId>` and the friendly resource groups. */
 import type { Api } from './generated/api.js';
-import { FRIENDLY, type FriendlyGroups } from './generated/friendly.js';
+import { FRIENDLY } from './generated/friendly.js';
 import { OPERATIONS, OPERATION_ALIASES } from './generated/operations.js';
 import { ValidationError } from './errors.js';
+import { installOperations, type DockerGroups } from './operations/groups.js';
 import { Requester } from './request/requester.js';
 import type { CallOptions } from './request/types.js';
 import { AutoTransport } from './transport/auto.js';
@@ -48,7 +49,7 @@ function lazyUndici(endpoint: Endpoint, connectTimeout: number): Transport {
   };
 }
 
-export interface Docker extends FriendlyGroups {}
+export interface Docker extends DockerGroups {}
 
 export class Docker {
   /** One method per operationId of the Engine API, params keyed by the spec's own names. */
@@ -84,6 +85,7 @@ export class Docker {
     }
     this.api = api as unknown as Api;
 
+    const groups: Record<string, Record<string, (...args: never[]) => unknown>> = {};
     for (const [group, methods] of Object.entries(FRIENDLY)) {
       const target: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
       for (const [method, [id, ...pathNames]] of Object.entries(methods)) {
@@ -98,8 +100,13 @@ export class Docker {
           return requester.call(id, params, args[n + 1] as CallOptions | undefined);
         };
       }
-      (this as unknown as Record<string, unknown>)[group] = target;
+      groups[group] = target;
     }
+    installOperations(groups, {
+      call: (id, params, options) => requester.call(id, params, options),
+      apiVersion: (options) => requester.apiVersion(options),
+    });
+    Object.assign(this, groups);
   }
 
   /** The API version in use: pinned, or negotiated with the engine on first use (once). */

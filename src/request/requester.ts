@@ -2,7 +2,7 @@
  * The call pipeline shared by every operation: validate, settle the API version, gate by
  * version, encode, send, check the status, read the result by response kind.
  */
-import { AbortError, ApiVersionError, DockerError } from '../errors.js';
+import { AbortError, ApiVersionError, DockerError, ValidationError } from '../errors.js';
 import { connectionError, isConnectionFailure } from '../transport/connect-error.js';
 import type { Transport, TransportRequest, TransportResponse, UpgradeResult } from '../transport/types.js';
 import { negotiate, versionKey } from '../version.js';
@@ -58,6 +58,7 @@ export class Requester {
     const version = this.version ?? (await this.apiVersion(options));
     this.gate(op, params, version);
     const encoded = encodeRequest(op, version, params);
+    if (options?.headers) addHeaders(op.id, encoded.headers, options.headers);
     const req: TransportRequest = { method: op.spec.method, path: encoded.path, headers: encoded.headers, body: encoded.body };
     const kind = op.spec.response;
     if (kind === 'hijack' || kind === 'websocket') {
@@ -217,6 +218,15 @@ export class Requester {
     const body = result.body as TransportResponse['body'] & { socket?: import('node:net').Socket };
     const duplex = Duplex.from({ readable: body, writable: body.socket! });
     return Object.assign(duplex, { statusCode: result.statusCode, headers: normalizeHeaders(result.headers) }) as HijackedConnection;
+  }
+}
+
+function addHeaders(operationId: string, into: Record<string, string>, extra: Record<string, string>): void {
+  for (const [name, value] of Object.entries(extra)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || typeof value !== 'string' || /[\r\n\0]/.test(value)) {
+      throw new ValidationError(`${operationId}: header ${JSON.stringify(name)} has an invalid name or value (CR, LF and NUL are refused)`, { operationId, parameter: name });
+    }
+    into[name.toLowerCase()] = value;
   }
 }
 

@@ -10,6 +10,8 @@ export interface CallOptions {
    * followed log or an attach is never cut by it.
    */
   timeout?: number;
+  /** Extra request headers (names are sent in lower case; values with CR or LF are refused). */
+  headers?: Record<string, string>;
 }
 
 /** `filters` as the engine reads them: a value, a list of values, or a map of value -> true. */

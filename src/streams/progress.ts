@@ -5,7 +5,8 @@
  * Messages are not kept: memory stays bounded whatever the stream's length.
  */
 import type { Readable } from 'node:stream';
-import { AbortError, DockerError } from '../errors.js';
+import { AbortError } from '../errors.js';
+import { alreadyConsumed, streamFailure } from './failure.js';
 import type { ErrorDetail, ProgressDetail } from '../generated/types.js';
 import { StreamError } from './demux.js';
 import { jsonMessages } from './json-stream.js';
@@ -124,7 +125,7 @@ export class ProgressStream<T extends ProgressMessage = ProgressMessage> impleme
   }
 
   private async *iterate(): AsyncGenerator<T, void, undefined> {
-    if (this.consumed) throw new DockerError(`${this.operationId}: this progress stream is already being consumed`, { code: 'STREAM_CONSUMED', operationId: this.operationId });
+    if (this.consumed) throw alreadyConsumed(this.operationId);
     this.consumed = true;
     let finished = false;
     let body: Readable | undefined;
@@ -143,7 +144,7 @@ export class ProgressStream<T extends ProgressMessage = ProgressMessage> impleme
       finished = true;
       this.settle.resolve(this.result);
     } catch (err) {
-      const error = this.wrap(err);
+      const error = streamFailure(err, this.operationId, this.options.signal);
       finished = true;
       this.settle.reject(error);
       throw error;
@@ -151,13 +152,5 @@ export class ProgressStream<T extends ProgressMessage = ProgressMessage> impleme
       body?.destroy();
       if (!finished) this.settle.reject(new AbortError(`${this.operationId}: stopped before the end`, { operationId: this.operationId }));
     }
-  }
-
-  private wrap(err: unknown): Error {
-    if (this.options.signal?.aborted && !(err instanceof StreamError)) {
-      return err instanceof AbortError ? err : new AbortError(`${this.operationId}: aborted`, { operationId: this.operationId, cause: err });
-    }
-    if (err instanceof DockerError) return err;
-    return new DockerError(`${this.operationId}: the stream failed: ${(err as Error).message}`, { code: 'STREAM_FAILED', operationId: this.operationId, cause: err });
   }
 }

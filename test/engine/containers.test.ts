@@ -240,13 +240,13 @@ describe('containers: I/O', () => {
     const id = await created.createContainer({ Cmd: ['sh', '-c', 'echo out1; echo err1 >&2; echo out2'] });
     await docker.containers.start(id);
     await docker.containers.wait(id);
-    const logs = await docker.containers.logs(id, { stdout: true, stderr: true });
+    const logs = await docker.api.ContainerLogs({ id, stdout: true, stderr: true });
     expect(logs.statusCode).toBe(200);
     const { stdout, stderr } = demux(await readBytes(logs));
     expect(stdout).toBe('out1\nout2\n');
     expect(stderr).toBe('err1\n');
 
-    const onlyErr = demux(await readBytes(await docker.containers.logs(id, { stderr: true })));
+    const onlyErr = demux(await readBytes(await docker.api.ContainerLogs({ id, stderr: true })));
     expect(onlyErr).toEqual({ stdout: '', stderr: 'err1\n' });
   });
 
@@ -270,7 +270,7 @@ describe('containers: I/O', () => {
     // and the file is there for the container's processes
     await docker.containers.start(id);
     const exec = await docker.exec.create(id, { execConfig: { Cmd: ['cat', '/tmp/dir/a.txt'], AttachStdout: true } });
-    expect(demux(await readBytes(await docker.exec.start(exec.Id, { execStartConfig: {} }))).stdout).toBe('contents of a\n');
+    expect(demux(await readBytes(await docker.api.ExecStart({ id: exec.Id, execStartConfig: {} }))).stdout).toBe('contents of a\n');
   });
 
   it('stat of a missing path: NotFoundError', async () => {
@@ -282,7 +282,7 @@ describe('containers: I/O', () => {
 
   it('attaches: stdin in, stdout out, over the hijacked connection', async () => {
     const id = await created.createContainer({ Cmd: ['cat'], OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true });
-    const conn = await docker.containers.attach(id, { stream: true, stdin: true, stdout: true, stderr: true });
+    const conn = await docker.api.ContainerAttach({ id, stream: true, stdin: true, stdout: true, stderr: true });
     expect(conn.statusCode).toBe(101);
     expect(conn.headers['content-type']).toBe('application/vnd.docker.raw-stream');
     await docker.containers.start(id);
@@ -294,7 +294,7 @@ describe('containers: I/O', () => {
 
   it('reads one stats sample (one-shot, API 1.41)', async () => {
     const id = await created.runContainer();
-    const stream = await docker.containers.stats(id, { stream: false, 'one-shot': true });
+    const stream = await docker.api.ContainerStats({ id, stream: false, 'one-shot': true });
     const stats = JSON.parse(await readBytes(stream).then((b) => b.toString())) as { id: string; name: string; memory_stats: { usage?: number }; pids_stats: { current?: number } };
     expect(stats.id).toBe(id);
     expect(stats.name).toMatch(/^\//);

@@ -298,7 +298,7 @@ describe('aborting a streamed response', () => {
     const d = new Docker({ transport });
     try {
       const controller = new AbortController();
-      const stream = await d.system.events({ filters: { label: [`dockhand.none=${uniqueName('x')}`] } }, { signal: controller.signal });
+      const stream = await d.api.SystemEvents({ filters: { label: [`dockhand.none=${uniqueName('x')}`] } }, { signal: controller.signal });
       expect(stream.statusCode).toBe(200);
       setTimeout(() => controller.abort(), 100);
       const t0 = Date.now();

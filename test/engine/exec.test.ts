@@ -35,7 +35,7 @@ describe('exec', () => {
 
   it('starts detached and reports the exit code once done', async () => {
     const { Id } = await docker.exec.create(container, { execConfig: { Cmd: ['sh', '-c', 'exit 7'] } });
-    expect(await docker.exec.start(Id, { execStartConfig: { Detach: true } })).toBeUndefined();
+    expect(await docker.api.ExecStart({ id: Id, execStartConfig: { Detach: true } })).toBeUndefined();
     const info = await waitUntil(() => docker.exec.inspect(Id), (i) => i.Running === false && i.ExitCode !== null, 10_000, 'exec to finish');
     expect(info.ExitCode).toBe(7);
     expect(info.Pid).toBeGreaterThan(0);
@@ -45,7 +45,7 @@ describe('exec', () => {
     const { Id } = await docker.exec.create(container, {
       execConfig: { Cmd: ['sh', '-c', 'echo hi; echo oops >&2'], AttachStdout: true, AttachStderr: true },
     });
-    const conn = await docker.exec.start(Id, { execStartConfig: { Detach: false, Tty: false } });
+    const conn = await docker.api.ExecStart({ id: Id, execStartConfig: { Detach: false, Tty: false } });
     expect([101, 200]).toContain(conn.statusCode);
     const { stdout, stderr } = demux(await readBytes(conn));
     expect(stdout).toBe('hi\n');
@@ -58,17 +58,17 @@ describe('exec', () => {
     const { Id } = await docker.exec.create(container, {
       execConfig: { Cmd: ['wc', '-c'], AttachStdin: true, AttachStdout: true, AttachStderr: true },
     });
-    const conn = await docker.exec.start(Id, { execStartConfig: {} });
+    const conn = await docker.api.ExecStart({ id: Id, execStartConfig: {} });
     const output = readBytes(conn);
     conn.end('twelve bytes');
     expect(demux(await output).stdout.trim()).toBe('12');
   });
 
   it('starts attached with no parameters at all (params are optional in the signature)', async () => {
-    // Finding: ExecStart sends no body when execStartConfig is omitted, and an API 1.41 engine
-    // answers 400 "got EOF while reading request body". The client should send `{}`.
+    // An API 1.41 engine answers 400 "got EOF while reading request body" to an empty body:
+    // the client sends `{}` when execStartConfig is omitted.
     const { Id } = await docker.exec.create(container, { execConfig: { Cmd: ['echo', 'bare'], AttachStdout: true } });
-    const conn = await docker.exec.start(Id);
+    const conn = await docker.api.ExecStart({ id: Id });
     expect(demux(await readBytes(conn)).stdout).toBe('bare\n');
   });
 

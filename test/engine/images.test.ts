@@ -177,7 +177,7 @@ describe('images', () => {
     await docker.images.remove(name);
     await expect(docker.images.inspect(id)).rejects.toBeInstanceOf(NotFoundError);
 
-    const loaded = await docker.images.load({ imagesTarball: archive, quiet: true });
+    const loaded = await docker.api.ImageLoad({ imagesTarball: archive, quiet: true });
     const lines = await readJsonLines<{ stream?: string; error?: string }>(loaded);
     expect(lines).toEqual([{ stream: `Loaded image: ${name}\n` }]);
     const image = await docker.images.inspect(name);

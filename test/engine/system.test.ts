@@ -77,7 +77,7 @@ describe('system', () => {
     // let `until` pass, so the engine ends the stream instead of waiting for it
     await new Promise((r) => setTimeout(r, Math.max(0, t1 - Date.now()) + 50));
 
-    const stream = await docker.system.events({ since: engineTime(t0), until: engineTime(t1), filters: { label: [`${TEST_LABEL}=true`] } });
+    const stream = await docker.api.SystemEvents({ since: engineTime(t0), until: engineTime(t1), filters: { label: [`${TEST_LABEL}=true`] } });
     expect(stream.statusCode).toBe(200);
     expect(stream.headers['content-type']).toBe('application/json');
     const events = await readJsonLines<{ Type: string; Action: string; id?: string; Actor: { ID: string; Attributes: Record<string, string> }; time: number }>(stream);

@@ -95,7 +95,7 @@ describe('headers and bodies', () => {
   it('encodes an auth object as padded base64url JSON', async () => {
     const auth = { username: 'u', password: 'p?>~', serveraddress: 'localhost:5000' };
     const { transport, docker } = client(() => ({ status: 200, body: '' }));
-    await docker.images.push('localhost:5000/x', { 'X-Registry-Auth': auth });
+    await docker.api.ImagePush({ name: 'localhost:5000/x', 'X-Registry-Auth': auth });
     const header = transport.calls[0]!.headers['x-registry-auth']!;
     expect(header).toBe(encodeAuthHeader(auth));
     expect(header).not.toMatch(/[+/]/);
@@ -105,7 +105,7 @@ describe('headers and bodies', () => {
 
   it('refuses header values with CR or LF', async () => {
     const { transport, docker } = client();
-    await expect(docker.images.push('x', { 'X-Registry-Auth': 'abc\r\nX-Evil: 1' })).rejects.toMatchObject({
+    await expect(docker.api.ImagePush({ name: 'x', 'X-Registry-Auth': 'abc\r\nX-Evil: 1' })).rejects.toMatchObject({
       name: 'ValidationError',
       parameter: 'X-Registry-Auth',
     });

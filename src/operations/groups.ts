@@ -1,0 +1,110 @@
+/**
+ * The friendly groups as users see them: the generated methods, with hand-written ones where an
+ * operation needs more than one request/response (streams, sessions, progress, helpers).
+ */
+import type * as G from '../generated/friendly.js';
+import type { ContainerStatsParams } from '../generated/api.js';
+import type { ContainerStatsResponse, EventMessage } from '../generated/types.js';
+import type { CallOptions, UploadBody } from '../request/types.js';
+import type { FrameStream } from '../streams/frames.js';
+import type { JsonStream } from '../streams/json-iterable.js';
+import type { ProgressStream } from '../streams/progress.js';
+import type { HijackSession } from '../streams/session.js';
+import { attachContainer, startExec, type AttachParams, type ExecStartConfig } from './attach.js';
+import type { OperationContext } from './context.js';
+import { execInContainer, type ExecOptions, type ExecResult } from './exec.js';
+import { importImage, loadImages, pullImage, pushImage, type ImportParams, type ProgressCallOptions, type PullParams, type PushParams } from './images.js';
+import { containerLogs, serviceLogs, taskLogs, type LogsParams, type SwarmLogsParams } from './logs.js';
+import { containerStats, systemEvents, type EventsParams } from './monitor.js';
+import { pullPlugin, pushPlugin, upgradePlugin } from './plugins.js';
+
+export interface ContainersGroup extends Omit<G.ContainersApi, 'logs' | 'attach' | 'stats'> {
+  /** Logs as frames; `for await`, `.pipe(stdout, stderr)` or `.text()`. Never loads the whole log. */
+  logs(id: string, params?: LogsParams, options?: CallOptions): FrameStream;
+  /** Attaches: stdin (with `stdin: true`), demultiplexed output, resize. */
+  attach(id: string, params?: AttachParams, options?: CallOptions): Promise<HijackSession>;
+  /** Typed stats every second until the loop stops; `{ stream: false }` for one sample. */
+  stats(id: string, params?: Omit<ContainerStatsParams, 'id'>, options?: CallOptions): JsonStream<ContainerStatsResponse>;
+  /** Runs a command and resolves to its exit code, stdout and stderr (stdin optional). */
+  exec(id: string, config: ExecOptions, options?: CallOptions): Promise<ExecResult>;
+}
+
+export interface ExecGroup extends Omit<G.ExecApi, 'start'> {
+  /** Starts an exec created with `exec.create`: detached, or attached as a session. */
+  start(id: string, config: ExecStartConfig & { Detach: true }, options?: CallOptions): Promise<void>;
+  start(id: string, config?: ExecStartConfig, options?: CallOptions): Promise<HijackSession>;
+}
+
+export interface ImagesGroup extends Omit<G.ImagesApi, 'push' | 'load'> {
+  /** Pulls `name[:tag|@digest]` (tag `latest` by default); await it, or iterate its progress. */
+  pull(ref: string, params?: PullParams, options?: ProgressCallOptions): ProgressStream;
+  /** Imports a rootfs tarball (bytes, stream, or a URL the engine fetches). */
+  import(source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions): ProgressStream;
+  push(name: string, params?: PushParams, options?: ProgressCallOptions): ProgressStream;
+  /** Loads a tarball of images (from `images.get` / `docker save`). */
+  load(tarball: UploadBody, params?: { quiet?: boolean; platform?: string[] }, options?: ProgressCallOptions): ProgressStream;
+}
+
+export interface SystemGroup extends Omit<G.SystemApi, 'events'> {
+  /** Typed engine events; ends by itself with `until`, else when the loop stops or the signal aborts. */
+  events(params?: EventsParams, options?: CallOptions): JsonStream<EventMessage>;
+}
+
+export interface PluginsGroup extends Omit<G.PluginsApi, 'pull' | 'upgrade' | 'push'> {
+  pull(params: Parameters<typeof pullPlugin>[1], options?: ProgressCallOptions): ProgressStream;
+  upgrade(name: string, params: Parameters<typeof upgradePlugin>[2], options?: ProgressCallOptions): ProgressStream;
+  push(name: string, params?: Parameters<typeof pushPlugin>[2], options?: ProgressCallOptions): ProgressStream;
+}
+
+export interface ServicesGroup extends Omit<G.ServicesApi, 'logs'> {
+  logs(id: string, params?: SwarmLogsParams, options?: CallOptions): FrameStream;
+}
+
+export interface TasksGroup extends Omit<G.TasksApi, 'logs'> {
+  logs(id: string, params?: SwarmLogsParams, options?: CallOptions): FrameStream;
+}
+
+export interface DockerGroups extends Omit<G.FriendlyGroups, 'containers' | 'exec' | 'images' | 'system' | 'plugins' | 'services' | 'tasks'> {
+  containers: ContainersGroup;
+  exec: ExecGroup;
+  images: ImagesGroup;
+  system: SystemGroup;
+  plugins: PluginsGroup;
+  services: ServicesGroup;
+  tasks: TasksGroup;
+}
+
+type Group = Record<string, (...args: never[]) => unknown>;
+
+/** Replaces or adds the hand-written methods on the generated groups. */
+export function installOperations(groups: Record<string, Group>, ctx: OperationContext): void {
+  Object.assign(groups.containers!, {
+    logs: (id: string, params?: LogsParams, options?: CallOptions) => containerLogs(ctx, id, params, options),
+    attach: (id: string, params?: AttachParams, options?: CallOptions) => attachContainer(ctx, id, params, options),
+    stats: (id: string, params?: Omit<ContainerStatsParams, 'id'>, options?: CallOptions) => containerStats(ctx, id, params, options),
+    exec: (id: string, config: ExecOptions, options?: CallOptions) => execInContainer(ctx, id, config, options),
+  });
+  Object.assign(groups.exec!, {
+    start: (id: string, config?: ExecStartConfig, options?: CallOptions) => startExec(ctx, id, config, options),
+  });
+  Object.assign(groups.images!, {
+    pull: (ref: string, params?: PullParams, options?: ProgressCallOptions) => pullImage(ctx, ref, params, options),
+    import: (source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions) => importImage(ctx, source, params, options),
+    push: (name: string, params?: PushParams, options?: ProgressCallOptions) => pushImage(ctx, name, params, options),
+    load: (tarball: UploadBody, params?: { quiet?: boolean }, options?: ProgressCallOptions) => loadImages(ctx, tarball, params, options),
+  });
+  Object.assign(groups.system!, {
+    events: (params?: EventsParams, options?: CallOptions) => systemEvents(ctx, params, options),
+  });
+  Object.assign(groups.plugins!, {
+    pull: (params: Parameters<typeof pullPlugin>[1], options?: ProgressCallOptions) => pullPlugin(ctx, params, options),
+    upgrade: (name: string, params: Parameters<typeof upgradePlugin>[2], options?: ProgressCallOptions) => upgradePlugin(ctx, name, params, options),
+    push: (name: string, params?: Parameters<typeof pushPlugin>[2], options?: ProgressCallOptions) => pushPlugin(ctx, name, params, options),
+  });
+  Object.assign(groups.services!, {
+    logs: (id: string, params?: SwarmLogsParams, options?: CallOptions) => serviceLogs(ctx, id, params, options),
+  });
+  Object.assign(groups.tasks!, {
+    logs: (id: string, params?: SwarmLogsParams, options?: CallOptions) => taskLogs(ctx, id, params, options),
+  });
+}

@@ -1,0 +1,31 @@
+/** Container stats and engine events as typed async iterables. */
+import type { ContainerStatsParams, SystemEventsParams } from '../generated/api.js';
+import type { ContainerStatsResponse, EventMessage } from '../generated/types.js';
+import type { CallOptions, ResponseStream } from '../request/types.js';
+import { JsonStream } from '../streams/json-iterable.js';
+import { versionKey } from '../version.js';
+import type { OperationContext } from './context.js';
+import { toUnixSeconds, type TimeInput } from './time.js';
+
+/** Stats every second until the loop stops (`stream: false`: one sample; `'one-shot'` from API 1.41). */
+export function containerStats(ctx: OperationContext, id: string, params: Omit<ContainerStatsParams, 'id'> = {}, options: CallOptions = {}): JsonStream<ContainerStatsResponse> {
+  const source = ctx.call('ContainerStats', { ...params, id }, options) as Promise<ResponseStream>;
+  return new JsonStream<ContainerStatsResponse>(source, 'ContainerStats', options.signal);
+}
+
+export type EventsParams = Omit<SystemEventsParams, 'since' | 'until'> & { since?: TimeInput; until?: TimeInput };
+
+/** Engine events; with `until` the stream ends by itself. API 1.52+ engines are asked for JSON lines. */
+export function systemEvents(ctx: OperationContext, params: EventsParams = {}, options: CallOptions = {}): JsonStream<EventMessage> {
+  const source = (async () => {
+    const version = await ctx.apiVersion(options);
+    const p: Record<string, unknown> = { ...params };
+    for (const key of ['since', 'until'] as const) {
+      const t = toUnixSeconds(params[key], key);
+      if (t !== undefined) p[key] = String(t);
+    }
+    const headers = versionKey(version) >= versionKey('1.52') ? { accept: 'application/jsonl', ...options.headers } : options.headers;
+    return (await ctx.call('SystemEvents', p, { ...options, ...(headers ? { headers } : {}) })) as ResponseStream;
+  })();
+  return new JsonStream<EventMessage>(source, 'SystemEvents', options.signal);
+}

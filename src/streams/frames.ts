@@ -1,0 +1,85 @@
+/**
+ * Output of logs, attach and exec as frames `{ stream: 'stdout' | 'stderr', data }`: demultiplexed
+ * unless the container has a TTY, read with backpressure, closed when the loop stops early.
+ */
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import { demux, rawFrames, type Frame } from './demux.js';
+import { alreadyConsumed, streamFailure } from './failure.js';
+
+/** The engine's Content-Types (API 1.42+) say whether a stream is multiplexed. */
+export const MULTIPLEXED = 'application/vnd.docker.multiplexed-stream';
+export const RAW = 'application/vnd.docker.raw-stream';
+
+/**
+ * Whether output is raw (TTY): from the Content-Type on API 1.42+ (the engine says which), else
+ * from what the caller knows of the container or exec (its Tty setting), never from a guess.
+ */
+export function isRawStream(contentType: string | undefined, apiVersion: string, knownTty: () => Promise<boolean>): Promise<boolean> {
+  const [major, minor] = apiVersion.split('.').map(Number) as [number, number];
+  const typed = major > 1 || minor >= 42;
+  if (typed && contentType) {
+    const ct = contentType.split(';')[0]!.trim().toLowerCase();
+    if (ct === MULTIPLEXED) return Promise.resolve(false);
+    if (ct === RAW) return Promise.resolve(true);
+  }
+  return knownTty();
+}
+
+export interface FrameSource {
+  body: Readable;
+  tty: boolean;
+}
+
+export interface CollectedOutput {
+  stdout: string;
+  stderr: string;
+}
+
+export class FrameStream implements AsyncIterable<Frame> {
+  private consumed = false;
+
+  constructor(
+    private readonly source: Promise<FrameSource>,
+    readonly operationId: string,
+    private readonly signal?: AbortSignal,
+  ) {
+    source.catch(() => undefined); // reported through iteration, never unhandled
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Frame> {
+    if (this.consumed) throw alreadyConsumed(this.operationId);
+    this.consumed = true;
+    const { body, tty } = await this.source;
+    try {
+      yield* tty ? rawFrames(body) : demux(body);
+    } catch (err) {
+      throw streamFailure(err, this.operationId, this.signal);
+    } finally {
+      body.destroy();
+    }
+  }
+
+  /** Writes stdout and stderr frames to two writables (with backpressure) and ends both. */
+  async pipe(stdout: Writable, stderr: Writable = stdout, { end = true }: { end?: boolean } = {}): Promise<void> {
+    try {
+      for await (const frame of this) {
+        const target = frame.stream === 'stderr' ? stderr : stdout;
+        if (!target.write(frame.data)) await once(target, 'drain');
+      }
+    } finally {
+      if (end) {
+        stdout.end();
+        if (stderr !== stdout) stderr.end();
+      }
+    }
+  }
+
+  /** Collects the output as text (for bounded output: a finished container's logs, a command's result). */
+  async text(): Promise<CollectedOutput> {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    for await (const frame of this) (frame.stream === 'stderr' ? err : out).push(frame.data);
+    return { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  }
+}

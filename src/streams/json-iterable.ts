@@ -1,0 +1,36 @@
+/** A stream of typed JSON messages (stats, events) as an async iterable, closed when the loop stops. */
+import type { Readable } from 'node:stream';
+import { alreadyConsumed, streamFailure } from './failure.js';
+import { jsonMessages } from './json-stream.js';
+
+export class JsonStream<T> implements AsyncIterable<T> {
+  private consumed = false;
+
+  constructor(
+    private readonly source: Promise<Readable>,
+    readonly operationId: string,
+    private readonly signal?: AbortSignal,
+  ) {
+    source.catch(() => undefined); // reported through iteration, never unhandled
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    if (this.consumed) throw alreadyConsumed(this.operationId);
+    this.consumed = true;
+    const body = await this.source;
+    try {
+      yield* jsonMessages<T>(body);
+    } catch (err) {
+      throw streamFailure(err, this.operationId, this.signal);
+    } finally {
+      body.destroy();
+    }
+  }
+
+  /** Reads every message into an array (for bounded streams: events with `until`, one-shot stats). */
+  async toArray(): Promise<T[]> {
+    const all: T[] = [];
+    for await (const m of this) all.push(m);
+    return all;
+  }
+}
