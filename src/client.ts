@@ -2,20 +2,25 @@
 import type { Api } from './generated/api.js';
 import { FRIENDLY } from './generated/friendly.js';
 import { OPERATIONS, OPERATION_ALIASES } from './generated/operations.js';
-import { ValidationError } from './errors.js';
+import { ValidationError, type ConnectionAttempt } from './errors.js';
 import { installOperations, type DockerGroups } from './operations/groups.js';
 import { Requester } from './request/requester.js';
 import type { CallOptions } from './request/types.js';
-import { AutoTransport } from './transport/auto.js';
-import { DEFAULT_HOST, parseHost, type Endpoint, type TlsOptions } from './transport/host.js';
-import { NodeHttpTransport } from './transport/node-http.js';
+import { chooseEndpoint } from './config/endpoint.js';
+import { createTransport, type TransportKind } from './transport/create.js';
+import { parseHost, type TlsOptions } from './transport/host.js';
+import { ProbingTransport } from './transport/probing.js';
 import type { Transport } from './transport/types.js';
-import { UndiciTransport } from './transport/undici.js';
 import { checkPinnedVersion } from './version.js';
 
 export interface DockerOptions {
-  /** unix:///path, tcp://host:port, http://host:port or https://host:port. Default: DOCKER_HOST, else unix:///var/run/docker.sock. */
+  /**
+   * unix:///path, tcp://host:port, http(s)://host:port or ssh://[user@]host[:port]. Without it:
+   * DOCKER_HOST, DOCKER_CONTEXT, config.json's currentContext, then the usual sockets.
+   */
   host?: string;
+  /** A docker context by name (from the contexts store in $DOCKER_CONFIG). */
+  context?: string;
   /** Pins the API version (else DOCKER_API_VERSION, else negotiated once with the engine). */
   apiVersion?: string;
   /** TLS material for tcp:// and https:// hosts; with it, tcp:// means TLS. */
@@ -28,35 +33,31 @@ export interface DockerOptions {
    * `auto` (default): node:http for the first requests, undici once a process makes more;
    * `node` or `undici` to force one; or a Transport of your own (tests).
    */
-  transport?: 'auto' | 'node' | 'undici' | Transport;
-  /** Environment to read DOCKER_HOST / DOCKER_API_VERSION from (default process.env). */
+  transport?: TransportKind | Transport;
+  /** Environment to read DOCKER_* variables from (default process.env). */
   env?: Record<string, string | undefined>;
+}
+
+/** Where requests go, and why there. */
+export interface EndpointInfo {
+  /** e.g. `unix:///var/run/docker.sock`, `tcp://127.0.0.1:2376`, `ssh://me@host`. */
+  address: string;
+  /** `host option`, `DOCKER_HOST`, `context "x" (DOCKER_CONTEXT)`, `default socket`, ... */
+  source: string;
+  /** The places tried before this one, when dockhand looked in the usual places. */
+  attempts: readonly ConnectionAttempt[];
 }
 
 /** Requests after which the auto transport loads undici. */
 const UNDICI_AFTER = 16;
-
-function lazyUndici(endpoint: Endpoint, connectTimeout: number): Transport {
-  let ready: Promise<UndiciTransport> | undefined;
-  const get = () => (ready ??= UndiciTransport.create(endpoint, connectTimeout));
-  return {
-    address: endpoint.address,
-    request: async (r) => (await get()).request(r),
-    upgrade: async (r) => (await get()).upgrade(r),
-    close: async () => {
-      if (ready) await (await ready).close();
-    },
-  };
-}
 
 export interface Docker extends DockerGroups {}
 
 export class Docker {
   /** One method per operationId of the Engine API, params keyed by the spec's own names. */
   readonly api: Api;
-  /** Where requests go, e.g. `unix:///var/run/docker.sock`. */
-  readonly address: string;
   private readonly requester: Requester;
+  private readonly where: () => Promise<EndpointInfo>;
 
   constructor(options: DockerOptions = {}) {
     const env = options.env ?? process.env;
@@ -67,15 +68,30 @@ export class Docker {
     let transport: Transport;
     if (typeof options.transport === 'object') {
       transport = options.transport;
+      this.where = () => Promise.resolve({ address: transport.address, source: 'transport option', attempts: [] });
     } else {
-      const endpoint = parseHost(options.host ?? (env.DOCKER_HOST || DEFAULT_HOST), options.tls);
       const kind = options.transport ?? 'auto';
-      if (kind === 'node') transport = new NodeHttpTransport(endpoint, { connectTimeout });
-      else if (kind === 'undici') transport = lazyUndici(endpoint, connectTimeout);
-      else if (kind === 'auto') transport = new AutoTransport(endpoint, connectTimeout, UNDICI_AFTER);
-      else throw new ValidationError(`transport must be 'auto', 'node', 'undici' or a Transport, not ${JSON.stringify(kind)}`, { parameter: 'transport' });
+      if (kind !== 'auto' && kind !== 'node' && kind !== 'undici') {
+        throw new ValidationError(`transport must be 'auto', 'node', 'undici' or a Transport, not ${JSON.stringify(kind)}`, { parameter: 'transport' });
+      }
+      const settings = { kind, connectTimeout, undiciAfter: UNDICI_AFTER };
+      const { candidates } = chooseEndpoint({ host: options.host, tls: options.tls, context: options.context }, env);
+      if (candidates.length === 1) {
+        const only = candidates[0]!;
+        transport = createTransport(only.host, only.tls, settings);
+        this.where = () => Promise.resolve({ address: transport.address, source: only.source, attempts: [] });
+      } else {
+        for (const c of candidates) parseHost(c.host, c.tls); // refuse malformed hosts now, not on first use
+        const probing = new ProbingTransport(
+          candidates.map((c) => ({ address: c.host, source: c.source, make: () => createTransport(c.host, c.tls, settings) })),
+        );
+        transport = probing;
+        this.where = async () => {
+          await probing.transport();
+          return { address: probing.address, source: probing.selected!.source, attempts: [...probing.attempts] };
+        };
+      }
     }
-    this.address = transport.address;
     this.requester = new Requester(transport, pinned, options.timeout);
 
     const requester = this.requester;
@@ -107,6 +123,19 @@ export class Docker {
       apiVersion: (options) => requester.apiVersion(options),
     });
     Object.assign(this, groups);
+  }
+
+  /** Where requests go, e.g. `unix:///var/run/docker.sock` (see `endpoint()` for why). */
+  get address(): string {
+    return this.requester.transport.address;
+  }
+
+  /**
+   * Which endpoint is used and why. When dockhand looks in the usual places, this finds the
+   * engine first (and rejects with a ConnectionError listing every place tried if none answers).
+   */
+  endpoint(): Promise<EndpointInfo> {
+    return this.where();
   }
 
   /** The API version in use: pinned, or negotiated with the engine on first use (once). */

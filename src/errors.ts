@@ -66,16 +66,27 @@ export class ServerError extends DockerError {
   }
 }
 
+/** One place tried while looking for the engine, and what happened there. */
+export interface ConnectionAttempt {
+  address: string;
+  /** Why it was tried: `default socket`, `rootless socket`, ... */
+  source: string;
+  error: string;
+}
+
 /** The engine could not be reached: no such socket, connection refused, TLS failure, ... */
 export class ConnectionError extends DockerError {
-  /** The address that was tried, e.g. `unix:///var/run/docker.sock`. */
+  /** The address that was tried (the first one, when several were). */
   readonly address: string;
   /** The system's error code (ENOENT, ECONNREFUSED, ...), when there was one. */
   readonly reason: string | undefined;
-  constructor(message: string, details: Details & { address: string; reason?: string }) {
+  /** Every place tried, when dockhand looked for the engine in the usual places. */
+  readonly attempts: readonly ConnectionAttempt[];
+  constructor(message: string, details: Details & { address: string; reason?: string; attempts?: ConnectionAttempt[] }) {
     super(message, { ...details, code: 'CONNECTION' });
     this.address = details.address;
     this.reason = details.reason;
+    this.attempts = details.attempts ?? [];
   }
 }
 

@@ -23,6 +23,8 @@ export interface Endpoint {
   hostname: string;
   port: number;
   tls?: TlsOptions;
+  /** Opens a connection by other means than a socket address (ssh://). */
+  createConnection?: () => import('node:stream').Duplex;
 }
 
 export const DEFAULT_HOST = 'unix:///var/run/docker.sock';
@@ -40,7 +42,7 @@ export function parseHost(host: string, tls?: TlsOptions): Endpoint {
   const m = /^(tcp|http|https):\/\/(\[[^\]]+\]|[^/:]+)(?::(\d+))?\/?$/.exec(host);
   if (!m) {
     const scheme = /^([a-z0-9+.-]+):\/\//i.exec(host)?.[1];
-    return fail(scheme ? `uses an unsupported scheme "${scheme}://" (use unix://, tcp://, http:// or https://)` : 'is not a URL like unix:///var/run/docker.sock or tcp://host:2375');
+    return fail(scheme ? `uses an unsupported scheme "${scheme}://" (use unix://, tcp://, http://, https:// or ssh://)` : 'is not a URL like unix:///var/run/docker.sock or tcp://host:2375');
   }
   const secure = m[1] === 'https' || (m[1] === 'tcp' && tls !== undefined);
   const port = m[3] ? Number(m[3]) : secure ? 2376 : 2375;

@@ -13,6 +13,10 @@ export interface NodeHttpOptions {
 /** Request options shared by pooled requests and hijacked connections. */
 export function baseRequestOptions(endpoint: Endpoint): http.RequestOptions & https.RequestOptions {
   const tls = endpoint.tls;
+  if (endpoint.createConnection) {
+    const open = endpoint.createConnection;
+    return { host: endpoint.hostname, port: endpoint.port, createConnection: () => open() as import('node:net').Socket };
+  }
   return {
     ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : { host: endpoint.hostname, port: endpoint.port }),
     ...(tls
@@ -70,6 +74,8 @@ export class NodeHttpTransport implements Transport {
     this.module = secure ? https : http;
     this.base = baseRequestOptions(endpoint);
     this.agent = secure ? new https.Agent({ keepAlive: true, ...(this.base as https.AgentOptions) }) : new http.Agent({ keepAlive: true });
+    const open = endpoint.createConnection;
+    if (open) (this.agent as unknown as { createConnection: () => unknown }).createConnection = () => open();
   }
 
   request(r: TransportRequest): Promise<TransportResponse> {

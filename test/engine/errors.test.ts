@@ -291,9 +291,8 @@ describe('timeouts and aborts against the engine', () => {
 });
 
 describe('aborting a streamed response', () => {
-  // Finding: once a stream has started, aborting its signal destroys it with the transport's own
-  // error: node:http gives Error("aborted", code ECONNRESET), undici a DOMException AbortError;
-  // neither is dockhand's AbortError, and `auto` switches from one to the other mid-process.
+  // Once a stream has started, aborting must end it with dockhand's AbortError on either
+  // transport (each has its own abort error, and `auto` moves from one to the other).
   it.each(['node', 'undici'] as const)('ends a followed events stream with AbortError (%s transport)', async (transport) => {
     const d = new Docker({ transport });
     try {
