@@ -6,6 +6,7 @@ import { ValidationError, type ConnectionAttempt } from './errors.js';
 import { installOperations, type DockerGroups } from './operations/groups.js';
 import { Requester } from './request/requester.js';
 import type { CallOptions } from './request/types.js';
+import { CredentialStore } from './auth/credentials.js';
 import { chooseEndpoint } from './config/endpoint.js';
 import { createTransport, type TransportKind } from './transport/create.js';
 import { parseHost, type TlsOptions } from './transport/host.js';
@@ -34,6 +35,12 @@ export interface DockerOptions {
    * `node` or `undici` to force one; or a Transport of your own (tests).
    */
   transport?: TransportKind | Transport;
+  /**
+   * Registry credentials are read from $DOCKER_CONFIG/config.json (auths, credsStore,
+   * credHelpers) for pull, push, build and the like, unless a call gives its own; `false` turns
+   * that off.
+   */
+  credentials?: false;
   /** Environment to read DOCKER_* variables from (default process.env). */
   env?: Record<string, string | undefined>;
 }
@@ -92,7 +99,7 @@ export class Docker {
         };
       }
     }
-    this.requester = new Requester(transport, pinned, options.timeout);
+    this.requester = new Requester(transport, pinned, options.timeout, options.credentials === false ? undefined : new CredentialStore(env));
 
     const requester = this.requester;
     const api: Record<string, (params?: unknown, opts?: CallOptions) => Promise<unknown>> = {};

@@ -1,5 +1,5 @@
 /** dockhand's public API: everything a user imports comes from here. */
-export { Docker, type DockerOptions } from './client.js';
+export { Docker, type DockerOptions, type EndpointInfo } from './client.js';
 export {
   DockerError,
   BadRequestError,
@@ -12,10 +12,24 @@ export {
   ApiVersionError,
   ValidationError,
   AbortError,
+  type ConnectionAttempt,
   type DockerErrorDetails,
 } from './errors.js';
+export { StreamError, StreamFormatError, demux, type Frame, type StreamName } from './streams/demux.js';
+export { jsonMessages } from './streams/json-stream.js';
+export { FrameStream, type CollectedOutput } from './streams/frames.js';
+export { JsonStream } from './streams/json-iterable.js';
+export { ProgressStream, ProgressModel, type ProgressMessage, type ProgressResult, type LayerProgress } from './streams/progress.js';
+export { HijackSession, type TerminalSize } from './streams/session.js';
+export type { ContainersGroup, DockerGroups, ExecGroup, ImagesGroup, PluginsGroup, ServicesGroup, SystemGroup, TasksGroup } from './operations/groups.js';
+export type { ExecOptions, ExecResult } from './operations/exec.js';
+export type { LogsParams, SwarmLogsParams } from './operations/logs.js';
+export type { EventsParams } from './operations/monitor.js';
+export type { PullParams, PushParams, ImportParams, ProgressCallOptions } from './operations/images.js';
+export type { AttachParams, ExecStartConfig } from './operations/attach.js';
+export type { TimeInput } from './operations/time.js';
 export { MIN_API_VERSION, MAX_API_VERSION, compareVersions } from './version.js';
-export type { CallOptions, Filters, HijackedConnection, ResponseHeaders, ResponseStream, StateChange, UploadBody } from './request/types.js';
+export type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from './request/types.js';
 export type { OperationSpec, ParamSpec, ResponseKind } from './request/operation.js';
 export type { Transport, TransportRequest, TransportResponse, UpgradeResult } from './transport/types.js';
 export type { TlsOptions } from './transport/host.js';

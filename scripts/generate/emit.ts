@@ -83,8 +83,8 @@ function paramTsType(p: ParamModel): string {
   } else t = 'string';
   if (p.json) {
     if (p.name === 'filters') t = 'string | Filters';
-    else if (/^X-Registry-Auth$/i.test(p.name)) t = 'string | AuthConfig';
-    else if (/^X-Registry-Config$/i.test(p.name)) t = 'string | Record<string, AuthConfig>';
+    else if (/^X-Registry-Auth$/i.test(p.name)) t = 'string | RegistryAuth';
+    else if (/^X-Registry-Config$/i.test(p.name)) t = 'string | Record<string, RegistryAuth>';
     else t = 'string | Record<string, unknown> | unknown[]';
   }
   return t;
@@ -123,7 +123,7 @@ function hasRequired(o: OperationModel, skipPath: boolean): boolean {
 
 function apiFile(ops: OperationModel[], first: string): string {
   // Bring the definitions that results and bodies use into scope by name.
-  const typeNames = new Set<string>(['AuthConfig']);
+  const typeNames = new Set<string>();
   const collect = (s: unknown): void => {
     if (!s || typeof s !== 'object') return;
     for (const [k, v] of Object.entries(s as Schema)) {
@@ -137,7 +137,7 @@ function apiFile(ops: OperationModel[], first: string): string {
   }
   const out = [
     BANNER,
-    "import type { CallOptions, Filters, HijackedConnection, ResponseHeaders, ResponseStream, StateChange, UploadBody } from '../request/types.js';",
+    "import type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from '../request/types.js';",
     `import type { ${[...typeNames].sort().join(', ')} } from './types.js';`,
     '',
   ];

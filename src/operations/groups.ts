@@ -4,8 +4,8 @@
  */
 import type * as G from '../generated/friendly.js';
 import type { ContainerStatsParams } from '../generated/api.js';
-import type { ContainerStatsResponse, EventMessage } from '../generated/types.js';
-import type { CallOptions, UploadBody } from '../request/types.js';
+import type { AuthResponse, ContainerStatsResponse, EventMessage } from '../generated/types.js';
+import type { CallOptions, RegistryAuth, UploadBody } from '../request/types.js';
 import type { FrameStream } from '../streams/frames.js';
 import type { JsonStream } from '../streams/json-iterable.js';
 import type { ProgressStream } from '../streams/progress.js';
@@ -48,6 +48,8 @@ export interface ImagesGroup extends Omit<G.ImagesApi, 'push' | 'load'> {
 export interface SystemGroup extends Omit<G.SystemApi, 'events'> {
   /** Typed engine events; ends by itself with `until`, else when the loop stops or the signal aborts. */
   events(params?: EventsParams, options?: CallOptions): JsonStream<EventMessage>;
+  /** Checks credentials with a registry (SystemAuth); resolves to its status and any identity token. */
+  login(auth: RegistryAuth, options?: CallOptions): Promise<AuthResponse | undefined>;
 }
 
 export interface PluginsGroup extends Omit<G.PluginsApi, 'pull' | 'upgrade' | 'push'> {
@@ -95,6 +97,7 @@ export function installOperations(groups: Record<string, Group>, ctx: OperationC
   });
   Object.assign(groups.system!, {
     events: (params?: EventsParams, options?: CallOptions) => systemEvents(ctx, params, options),
+    login: (auth: RegistryAuth, options?: CallOptions) => ctx.call('SystemAuth', { authConfig: auth }, options),
   });
   Object.assign(groups.plugins!, {
     pull: (params: Parameters<typeof pullPlugin>[1], options?: ProgressCallOptions) => pullPlugin(ctx, params, options),

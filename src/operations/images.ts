@@ -1,8 +1,8 @@
 /** Pull, import, push and load: progress streams that finish when the work finishes. */
 import { ValidationError } from '../errors.js';
 import type { ImageCreateParams, ImageLoadParams, ImagePushParams } from '../generated/api.js';
-import type { AuthConfig, CreateImageInfo, PushImageInfo } from '../generated/types.js';
-import type { CallOptions, ResponseStream, UploadBody } from '../request/types.js';
+import type { CreateImageInfo, PushImageInfo } from '../generated/types.js';
+import type { CallOptions, RegistryAuth as AuthConfig, ResponseStream, UploadBody } from '../request/types.js';
 import { ProgressStream, type ProgressMessage, type ProgressOptions } from '../streams/progress.js';
 import type { OperationContext } from './context.js';
 
@@ -55,10 +55,10 @@ export interface PushParams extends Omit<ImagePushParams, 'name' | 'X-Registry-A
   auth?: AuthConfig;
 }
 
-/** Pushes an image (all its tags unless `tag` is given). The engine requires an auth header: `{}` when none. */
+/** Pushes an image (all its tags unless `tag` is given), with stored credentials unless `auth` is given. */
 export function pushImage(ctx: OperationContext, name: string, params: PushParams = {}, options: ProgressCallOptions = {}): ProgressStream<PushImageInfo & ProgressMessage> {
   const { auth, ...rest } = params;
-  return progress(ctx, 'ImagePush', { ...rest, name, 'X-Registry-Auth': auth ?? {} }, options);
+  return progress(ctx, 'ImagePush', { ...rest, name, ...(auth ? { 'X-Registry-Auth': auth } : {}) }, options);
 }
 
 /** Loads images from a tarball made by `images.get` / `docker save`. */

@@ -1,6 +1,6 @@
 /** Plugin pull, upgrade and push: progress streams like image pulls. */
 import type { PluginPullParams, PluginPushParams, PluginUpgradeParams } from '../generated/api.js';
-import type { AuthConfig } from '../generated/types.js';
+import type { RegistryAuth as AuthConfig } from '../request/types.js';
 import type { ProgressStream } from '../streams/progress.js';
 import { encodeAuthHeader } from '../request/encode.js';
 import type { OperationContext } from './context.js';

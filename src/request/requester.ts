@@ -2,6 +2,8 @@
  * The call pipeline shared by every operation: validate, settle the API version, gate by
  * version, encode, send, check the status, read the result by response kind.
  */
+import { needsCredentials, withCredentials } from '../auth/apply.js';
+import type { CredentialStore } from '../auth/credentials.js';
 import { AbortError, ApiVersionError, DockerError, ValidationError } from '../errors.js';
 import { connectionError, isConnectionFailure } from '../transport/connect-error.js';
 import type { Transport, TransportRequest, TransportResponse, UpgradeResult } from '../transport/types.js';
@@ -24,6 +26,7 @@ export class Requester {
     readonly transport: Transport,
     pinnedVersion: string | undefined,
     private readonly defaultTimeout: number | undefined,
+    private readonly credentials?: CredentialStore,
   ) {
     this.version = pinnedVersion;
   }
@@ -54,6 +57,9 @@ export class Requester {
 
   async call(name: string, rawParams: unknown, options?: CallOptions): Promise<unknown> {
     const op = prepareOperation(name);
+    if (this.credentials && needsCredentials(op.id) && typeof rawParams === 'object' && rawParams !== null) {
+      rawParams = await withCredentials(op.id, rawParams as Record<string, unknown>, this.credentials);
+    }
     const params = validateParams(op, rawParams);
     const version = this.version ?? (await this.apiVersion(options));
     this.gate(op, params, version);

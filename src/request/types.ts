@@ -40,3 +40,18 @@ export interface StateChange {
 
 /** A request body for uploads (tar archives, image imports). */
 export type UploadBody = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+
+/**
+ * Registry credentials as the engine reads them (X-Registry-Auth, SystemAuth): the spec's
+ * AuthConfig plus the token fields the engine also accepts.
+ */
+export interface RegistryAuth {
+  username?: string;
+  password?: string;
+  serveraddress?: string;
+  /** A refresh token from an earlier login (SystemAuth's IdentityToken). */
+  identitytoken?: string;
+  /** A bearer token for the registry. */
+  registrytoken?: string;
+  email?: string;
+}
