@@ -29,6 +29,18 @@ export interface Endpoint {
 
 export const DEFAULT_HOST = 'unix:///var/run/docker.sock';
 
+/** node:tls connect options for an endpoint's TLS settings (verification on unless turned off). */
+export function tlsConnectOptions(tls: TlsOptions | undefined): Record<string, unknown> {
+  if (!tls) return {};
+  return {
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    ...(tls.servername ? { servername: tls.servername } : {}),
+  };
+}
+
 export function parseHost(host: string, tls?: TlsOptions): Endpoint {
   const fail = (why: string): never => {
     throw new ValidationError(`host "${host}" ${why}`, { parameter: 'host' });

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import type { Endpoint } from './host.js';
+import { tlsConnectOptions, type Endpoint } from './host.js';
 import { hijack } from './hijack.js';
 import type { RequestBody, Transport, TransportRequest, TransportResponse, UpgradeResult } from './types.js';
 
@@ -12,22 +12,13 @@ export interface NodeHttpOptions {
 
 /** Request options shared by pooled requests and hijacked connections. */
 export function baseRequestOptions(endpoint: Endpoint): http.RequestOptions & https.RequestOptions {
-  const tls = endpoint.tls;
   if (endpoint.createConnection) {
     const open = endpoint.createConnection;
     return { host: endpoint.hostname, port: endpoint.port, createConnection: () => open() as import('node:net').Socket };
   }
   return {
     ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : { host: endpoint.hostname, port: endpoint.port }),
-    ...(tls
-      ? {
-          ca: tls.ca,
-          cert: tls.cert,
-          key: tls.key,
-          rejectUnauthorized: tls.rejectUnauthorized ?? true,
-          ...(tls.servername ? { servername: tls.servername } : {}),
-        }
-      : {}),
+    ...tlsConnectOptions(endpoint.tls),
   };
 }
 

@@ -2,7 +2,7 @@
  * Transport over an undici Pool: the cheapest per request. Loading undici costs ~100 ms, so it is
  * imported only when first needed (see auto.ts).
  */
-import type { Endpoint } from './host.js';
+import { tlsConnectOptions, type Endpoint } from './host.js';
 import { hijack } from './hijack.js';
 import type { Transport, TransportRequest, TransportResponse, UpgradeResult } from './types.js';
 
@@ -21,20 +21,11 @@ export class UndiciTransport implements Transport {
 
   static async create(endpoint: Endpoint, connectTimeout: number): Promise<UndiciTransport> {
     const { Pool } = await import('undici');
-    const tls = endpoint.tls;
     const pool = new Pool(`${endpoint.protocol}//${endpoint.hostname.includes(':') ? `[${endpoint.hostname}]` : endpoint.hostname}:${endpoint.port}`, {
       ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : {}),
       connect: {
         timeout: connectTimeout > 0 ? connectTimeout : null,
-        ...(tls
-          ? {
-              ca: tls.ca,
-              cert: tls.cert,
-              key: tls.key,
-              rejectUnauthorized: tls.rejectUnauthorized ?? true,
-              ...(tls.servername ? { servername: tls.servername } : {}),
-            }
-          : {}),
+        ...tlsConnectOptions(endpoint.tls),
       } as never,
       // Timeouts are the caller's (CallOptions.timeout): a followed log may be idle for hours.
       headersTimeout: 0,

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { chunked } from '../support/chunks.js';
 import { demux, FrameParser, StreamError, StreamFormatError, type Frame } from '../../src/streams/demux.js';
 import { FrameStream } from '../../src/streams/frames.js';
 
@@ -11,17 +12,6 @@ function frame(type: number, data: Buffer): Buffer {
   return Buffer.concat([head, data]);
 }
 
-/** Cuts `bytes` at the given points (sorted, deduplicated) into chunks. */
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let last = 0;
-  for (const p of [...points, bytes.length]) {
-    if (p > last) out.push(bytes.subarray(last, p));
-    last = p;
-  }
-  return out;
-}
 
 async function collect(chunks: Buffer[]): Promise<Frame[]> {
   const frames: Frame[] = [];

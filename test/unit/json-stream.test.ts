@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { chunked } from '../support/chunks.js';
 import { StreamFormatError } from '../../src/streams/demux.js';
 import { jsonMessages } from '../../src/streams/json-stream.js';
 
@@ -10,16 +11,6 @@ async function parse(chunks: Buffer[]): Promise<unknown[]> {
   return out;
 }
 
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let last = 0;
-  for (const p of [...points, bytes.length]) {
-    if (p > last) out.push(bytes.subarray(last, p));
-    last = p;
-  }
-  return out;
-}
 
 const arbMessage = fc.dictionary(
   fc.string({ maxLength: 8 }),
