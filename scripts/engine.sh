@@ -102,9 +102,11 @@ dockerd_pid() {
     echo "$pid"
     return
   fi
+  # A dockerd still starting may not have written its pid file yet. Only one started with
+  # the default pid file counts: other engines (e.g. the TLS one of the tests) pass --pidfile.
   for dir in /proc/[0-9]*; do
     pid="${dir#/proc/}"
-    if is_process "$pid" dockerd; then
+    if is_process "$pid" dockerd && ! tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -q -- '--pidfile'; then
       echo "$pid"
       return
     fi

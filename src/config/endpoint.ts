@@ -58,21 +58,37 @@ export interface EndpointOptions {
   context?: string | undefined;
 }
 
+/** Where the docker CLI goes when TLS is asked for (DOCKER_TLS_VERIFY) but no host is given. */
+export const DEFAULT_TLS_HOST = 'tcp://localhost:2376';
+
+/** A given host with the TLS that applies to it: none for unix sockets, as the CLI. */
+function explicit(host: string, source: string, options: EndpointOptions, env: Env): EndpointCandidate {
+  const tls = host.startsWith('unix://') ? options.tls : (options.tls ?? tlsFromEnv(env));
+  return { host, ...(tls ? { tls } : {}), source };
+}
+
 export function chooseEndpoint(options: EndpointOptions, env: Env): EndpointChoice {
-  if (options.host) return { candidates: [{ host: options.host, tls: options.tls ?? tlsFromEnv(env), source: 'host option' }] };
+  if (options.host) return { candidates: [explicit(options.host, 'host option', options, env)] };
   if (options.context) return { candidates: [fromContext(options.context, 'context option', options, env)] };
-  if (env.DOCKER_HOST) return { candidates: [{ host: env.DOCKER_HOST, tls: options.tls ?? tlsFromEnv(env), source: 'DOCKER_HOST' }] };
+  if (env.DOCKER_HOST) return { candidates: [explicit(env.DOCKER_HOST, 'DOCKER_HOST', options, env)] };
   if (env.DOCKER_CONTEXT) return { candidates: [fromContext(env.DOCKER_CONTEXT, 'DOCKER_CONTEXT', options, env)] };
   const current = readConfigFile(env).currentContext;
   if (current) return { candidates: [fromContext(current, 'currentContext in config.json', options, env)] };
+  return { candidates: environmentDefault('no host or context set', options, env) };
+}
+
+/** No host and no context: TLS from the environment means tcp://localhost:2376, else the usual sockets. */
+function environmentDefault(why: string, options: EndpointOptions, env: Env): EndpointCandidate[] {
   const tls = options.tls ?? tlsFromEnv(env);
-  return { candidates: defaultSockets(env).map((c) => ({ ...c, ...(tls ? { tls } : {}) })) };
+  if (tls) return [{ host: DEFAULT_TLS_HOST, tls, source: `${DEFAULT_TLS_HOST}, the TLS default (${why})` }];
+  return defaultSockets(env);
 }
 
 function fromContext(name: string, why: string, options: EndpointOptions, env: Env): EndpointCandidate {
   if (name === 'default') {
-    // The default context is the environment's: DOCKER_HOST was not set, so the system socket.
-    return { host: 'unix:///var/run/docker.sock', tls: options.tls ?? tlsFromEnv(env), source: `context "default" (${why})` };
+    // The default context is the environment's (DOCKER_HOST was not set).
+    const [first] = environmentDefault(`context "default" (${why})`, options, env);
+    return first!.host === DEFAULT_TLS_HOST ? first! : { ...first!, source: `context "default" (${why})` };
   }
   const ctx = loadContext(name, env);
   if (!ctx.host) throw new ValidationError(`docker context "${name}" has no docker endpoint`, { parameter: 'context' });

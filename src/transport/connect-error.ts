@@ -24,13 +24,21 @@ const REASONS: Record<string, string> = {
 export function isConnectionFailure(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code !== 'string') return false;
-  return code in REASONS || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code);
+  return code in REASONS || code === 'EPROTO' || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code);
+}
+
+function tlsReason(message: string): string {
+  if (/wrong version number/i.test(message)) return 'the server does not speak TLS (wrong version number)';
+  const alert = /alert ([a-z ]+?)(?::|$)/i.exec(message);
+  if (alert) return `the engine refused the TLS handshake (${alert[1]!.trim()}: does it require a client certificate?)`;
+  return message.replace(/\s+/g, ' ').trim();
 }
 
 export function connectionError(err: unknown, address: string, operationId?: string): ConnectionError {
   const code = (err as { code?: string })?.code;
   let why = (code && REASONS[code]) ?? (err as Error)?.message ?? String(err);
-  if (code && !REASONS[code] && isConnectionFailure(err)) why = `TLS: ${(err as Error).message}`;
+  // OpenSSL's messages carry internal file names and line breaks: keep the reason's words.
+  if (code && !REASONS[code] && isConnectionFailure(err)) why = `TLS: ${tlsReason((err as Error).message)}`;
   return new ConnectionError(`cannot reach the Docker engine at ${address}: ${why}${code ? ` (${code})` : ''}`, {
     address,
     ...(code ? { reason: code } : {}),

@@ -102,6 +102,17 @@ describe('where the engine is', () => {
     const docker = new Docker({ env: { DOCKER_HOST: 'tcp://127.0.0.1:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs } });
     expect(docker.address).toBe('tcp://127.0.0.1:2376');
   });
+
+  it('goes to tcp://localhost:2376 when TLS is asked for without a host, and never speaks TLS to a unix socket', () => {
+    const certs = join(root, 'certs');
+    const env = { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs, DOCKER_CONFIG: join(root, 'none'), HOME: root };
+    const [tlsDefault] = chooseEndpoint({}, env).candidates;
+    expect(tlsDefault).toMatchObject({ host: 'tcp://localhost:2376', tls: { rejectUnauthorized: true } });
+    const [viaDefaultContext] = chooseEndpoint({}, { ...env, DOCKER_CONTEXT: 'default' }).candidates;
+    expect(viaDefaultContext!.host).toBe('tcp://localhost:2376');
+    const [unix] = chooseEndpoint({}, { ...env, DOCKER_HOST: 'unix:///var/run/docker.sock' }).candidates;
+    expect(unix).toEqual({ host: 'unix:///var/run/docker.sock', source: 'DOCKER_HOST' });
+  });
 });
 
 describe('looking in the usual places', () => {
