@@ -81,7 +81,7 @@ export class Docker {
       if (kind !== 'auto' && kind !== 'node' && kind !== 'undici') {
         throw new ValidationError(`transport must be 'auto', 'node', 'undici' or a Transport, not ${JSON.stringify(kind)}`, { parameter: 'transport' });
       }
-      const settings = { kind, connectTimeout, undiciAfter: UNDICI_AFTER };
+      const settings = { kind, connectTimeout, undiciAfter: UNDICI_AFTER, env: { ...process.env, ...env } };
       const { candidates } = chooseEndpoint({ host: options.host, tls: options.tls, context: options.context }, env);
       if (candidates.length === 1) {
         const only = candidates[0]!;

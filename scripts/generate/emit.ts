@@ -30,6 +30,7 @@ function paramEntry(p: ParamModel): string {
   if (p.enum) fields.push(`enum: ${JSON.stringify(p.enum)}`);
   if (p.default !== undefined) fields.push(`default: ${JSON.stringify(p.default)}`);
   if (p.json) fields.push('json: true');
+  if (p.repeated) fields.push('repeated: true');
   fields.push(`since: '${p.since}'`);
   if (p.until) fields.push(`until: '${p.until}'`);
   return `{ ${fields.join(', ')} }`;
@@ -80,7 +81,7 @@ function paramTsType(p: ParamModel): string {
   else if (p.type === 'array') {
     const item = p.enum ? p.enum.map((e) => JSON.stringify(e)).join(' | ') : p.items === 'integer' ? 'number' : p.items === 'boolean' ? 'boolean' : 'string';
     t = `Array<${item}>`;
-  } else t = 'string';
+  } else t = p.repeated ? 'string | string[]' : 'string';
   if (p.json) {
     if (p.name === 'filters') t = 'string | Filters';
     else if (/^X-Registry-Auth$/i.test(p.name)) t = 'string | RegistryAuth';
@@ -135,12 +136,7 @@ function apiFile(ops: OperationModel[], first: string): string {
     collect(o.resultSchema);
     for (const p of o.params) collect(p.schema);
   }
-  const out = [
-    BANNER,
-    "import type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from '../request/types.js';",
-    `import type { ${[...typeNames].sort().join(', ')} } from './types.js';`,
-    '',
-  ];
+  const out: string[] = [];
   for (const o of ops) {
     const lines = o.params.map((p) => `  ${versionDoc(p, first)}${propKey(p.name)}${p.required ? '' : '?'}: ${paramTsType(p)};`);
     out.push(lines.length ? `export interface ${o.id}Params {\n${lines.join('\n')}\n}` : `export type ${o.id}Params = Record<string, never>;`);
@@ -158,7 +154,15 @@ function apiFile(ops: OperationModel[], first: string): string {
     out.push(`  /** @deprecated renamed ${target} in API 1.28 */ ${alias}(params${opt}: ${target}Params, options?: CallOptions): Promise<${target}Result>;`);
   }
   out.push('}', '');
-  return out.join('\n');
+  const body = out.join('\n');
+  const used = [...typeNames].filter((n) => new RegExp(`\\b${n}\\b`).test(body)).sort();
+  return [
+    BANNER,
+    "import type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from '../request/types.js';",
+    `import type { ${used.join(', ')} } from './types.js';`,
+    '',
+    body,
+  ].join('\n');
 }
 
 function cap(s: string): string {

@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { bodyDefaults, responseKindOverrides, renamedOperations } from './names.js';
+import { bodyDefaults, repeatedParams, responseKindOverrides, renamedOperations } from './names.js';
 import type { Schema } from './schema-to-ts.js';
 
 export interface SpecFile {
@@ -23,6 +23,7 @@ export interface ParamModel {
   enum?: Array<string | number | boolean>;
   default?: unknown;
   json?: boolean; // a query/header string the engine reads as JSON: objects are accepted and encoded
+  repeated?: boolean; // a query string the engine also takes as repeated keys: one value or a list
   since: string;
   until?: string;
   schema?: Schema; // newest schema, for typing
@@ -93,7 +94,7 @@ function paramModel(p: Schema, version: string): ParamModel {
   return m;
 }
 
-function responseKind(id: string, method: string, op: Schema, statuses: number[]): string {
+function responseKind(id: string, method: string, op: Schema): string {
   const forced = responseKindOverrides[id];
   if (forced) return forced;
   const produces: string[] = op.produces ?? [];
@@ -133,7 +134,7 @@ export function buildModel(specs: SpecFile[]): OperationModel[] {
       }
       // Newest facts win: each version overwrites what older versions said.
       model.statuses = statuses;
-      model.response = responseKind(id, method, op, statuses);
+      model.response = responseKind(id, method, op);
       const ok = op.responses['200'] ?? op.responses['201'];
       model.resultSchema = ok?.schema;
       lastSeen.set(id, version);
@@ -164,6 +165,9 @@ export function buildModel(specs: SpecFile[]): OperationModel[] {
       const lastP = paramLastSeen.get(`${model.id}\u0000${p.in}\u0000${p.name}`)!;
       if (lastP !== last) p.until = lastP;
     }
+  }
+  for (const [id, names] of Object.entries(repeatedParams)) {
+    for (const p of ops.get(id)?.params ?? []) if (names.includes(p.name)) p.repeated = true;
   }
   for (const [id, body] of Object.entries(bodyDefaults)) {
     const model = ops.get(id);

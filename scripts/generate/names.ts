@@ -168,6 +168,13 @@ export const responseKindOverrides: Record<string, string> = {
  * Bodies to send when the caller gives none, for operations whose engine handler fails on an
  * empty body although the spec marks it optional (exec start: "got EOF while reading request body").
  */
+/**
+ * String parameters the engine reads as repeated keys (r.Form[name]): one value or a list.
+ */
+export const repeatedParams: Record<string, readonly string[]> = {
+  ImageBuild: ['t', 'extrahosts'],
+};
+
 export const bodyDefaults: Record<string, unknown> = {
   ExecStart: {},
 };

@@ -29,16 +29,19 @@ export function needsCredentials(operationId: string): boolean {
   return operationId in IMAGE_OF || operationId === 'ImageBuild';
 }
 
-/** Returns params with the stored credentials added (a new object; the caller's is untouched). */
-export async function withCredentials(operationId: string, params: Params, store: CredentialStore): Promise<Params> {
+/**
+ * Returns params with the stored credentials added (a new object; the caller's is untouched).
+ * Without a store (credentials turned off), only the empty header the engine insists on.
+ */
+export async function withCredentials(operationId: string, params: Params, store: CredentialStore | undefined): Promise<Params> {
   if (operationId === 'ImageBuild') {
-    if (params['X-Registry-Config'] !== undefined) return params;
+    if (params['X-Registry-Config'] !== undefined || !store) return params;
     const all = await store.all();
     return Object.keys(all).length ? { ...params, 'X-Registry-Config': all } : params;
   }
   if (params['X-Registry-Auth'] !== undefined) return params;
   const image = IMAGE_OF[operationId]?.(params);
-  const auth = image ? await store.lookup(registryOfImage(image)) : undefined;
+  const auth = image && store ? await store.lookup(registryOfImage(image)) : undefined;
   if (auth) return { ...params, 'X-Registry-Auth': auth };
   return HEADER_REQUIRED.has(operationId) ? { ...params, 'X-Registry-Auth': {} } : params;
 }

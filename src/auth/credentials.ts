@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { DockerError } from '../errors.js';
 import { readConfigFile, type AuthEntry, type Env } from '../config/docker-config.js';
 import type { RegistryAuth as AuthConfig } from '../request/types.js';
-import { DOCKER_HUB, normalizeRegistry } from './registry-name.js';
+import { normalizeRegistry } from './registry-name.js';
 
 function runHelper(helper: string, action: 'get' | 'list', input: string, env: Env): Promise<string> {
   const program = `docker-credential-${helper}`;

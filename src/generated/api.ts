@@ -2,7 +2,7 @@
 // Regenerate with `npm run generate`; `npm run generate:check` proves this file is fresh.
 
 import type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from '../request/types.js';
-import type { AttestationStatement, AuthConfig, AuthResponse, BuildCacheDiskUsage, ClusterVolumeSpec, Config, ConfigReference, ConfigSpec, ContainerConfig, ContainerCreateResponse, ContainerInspectResponse, ContainerStatsResponse, ContainerSummary, ContainerTopResponse, ContainerUpdateResponse, ContainerWaitResponse, ContainersDiskUsage, DistributionInspect, EventMessage, FilesystemChange, HostConfig, IDResponse, IPAM, ImageDeleteResponseItem, ImageHistoryResponseItem, ImageInspect, ImageSummary, ImagesDiskUsage, NetworkConnectRequest, NetworkCreateResponse, NetworkDisconnectRequest, NetworkInspect, NetworkSummary, NetworkingConfig, Node, NodeSpec, Plugin, PluginPrivilege, ProcessConfig, Resources, RestartPolicy, Secret, SecretSpec, Service, ServiceCreateResponse, ServiceSpec, ServiceUpdateResponse, Swarm, SwarmSpec, SystemInfo, SystemVersion, Task, Volume, VolumeCreateRequest, VolumeListResponse, VolumesDiskUsage } from './types.js';
+import type { AttestationStatement, AuthConfig, AuthResponse, BuildCacheDiskUsage, ClusterVolumeSpec, Config, ConfigReference, ConfigSpec, ContainerConfig, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerTopResponse, ContainerUpdateResponse, ContainerWaitResponse, ContainersDiskUsage, DistributionInspect, FilesystemChange, HostConfig, IDResponse, IPAM, ImageDeleteResponseItem, ImageHistoryResponseItem, ImageInspect, ImageSummary, ImagesDiskUsage, NetworkConnectRequest, NetworkCreateResponse, NetworkDisconnectRequest, NetworkInspect, NetworkSummary, NetworkingConfig, Node, NodeSpec, Plugin, PluginPrivilege, ProcessConfig, Resources, RestartPolicy, Secret, SecretSpec, Service, ServiceCreateResponse, ServiceSpec, ServiceUpdateResponse, Swarm, SwarmSpec, SystemInfo, SystemVersion, Task, Volume, VolumeCreateRequest, VolumeListResponse, VolumesDiskUsage } from './types.js';
 
 export interface ContainerListParams {
   all?: boolean;
@@ -198,7 +198,7 @@ export type ImageListResult = Array<ImageSummary>;
 export interface ImageBuildParams {
   inputStream?: UploadBody;
   dockerfile?: string;
-  t?: string;
+  t?: string | string[];
   remote?: string;
   q?: boolean;
   nocache?: boolean;
@@ -219,7 +219,7 @@ export interface ImageBuildParams {
   networkmode?: string;
   "Content-type"?: "application/tar" | "application/x-tar";
   "X-Registry-Config"?: string | Record<string, RegistryAuth>;
-  /** @since API 1.28 */ extrahosts?: string;
+  /** @since API 1.28 */ extrahosts?: string | string[];
   /** @since API 1.34 */ platform?: string;
   /** @since API 1.37 */ target?: string;
   /** @since API 1.38 */ version?: "1" | "2";

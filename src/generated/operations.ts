@@ -448,7 +448,7 @@ export const OPERATIONS: Readonly<Record<OperationId, OperationSpec>> = {
     params: [
       { name: "inputStream", in: 'body', type: 'binary', since: '1.25' },
       { name: "dockerfile", in: 'query', type: 'string', default: "Dockerfile", since: '1.25' },
-      { name: "t", in: 'query', type: 'string', since: '1.25' },
+      { name: "t", in: 'query', type: 'string', repeated: true, since: '1.25' },
       { name: "remote", in: 'query', type: 'string', since: '1.25' },
       { name: "q", in: 'query', type: 'boolean', default: false, since: '1.25' },
       { name: "nocache", in: 'query', type: 'boolean', default: false, since: '1.25' },
@@ -469,7 +469,7 @@ export const OPERATIONS: Readonly<Record<OperationId, OperationSpec>> = {
       { name: "networkmode", in: 'query', type: 'string', since: '1.25' },
       { name: "Content-type", in: 'header', type: 'string', enum: ["application/tar","application/x-tar"], default: "application/x-tar", since: '1.25' },
       { name: "X-Registry-Config", in: 'header', type: 'string', json: true, since: '1.25' },
-      { name: "extrahosts", in: 'query', type: 'string', since: '1.28' },
+      { name: "extrahosts", in: 'query', type: 'string', repeated: true, since: '1.28' },
       { name: "platform", in: 'query', type: 'string', default: "", since: '1.34' },
       { name: "target", in: 'query', type: 'string', default: "", since: '1.37' },
       { name: "version", in: 'query', type: 'string', enum: ["1","2"], default: "1", since: '1.38' },

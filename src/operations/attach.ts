@@ -38,8 +38,12 @@ export async function attachContainer(ctx: OperationContext, id: string, params:
 export async function startExec(ctx: OperationContext, id: string, config: ExecStartConfig & { Detach: true }, options?: CallOptions): Promise<void>;
 export async function startExec(ctx: OperationContext, id: string, config?: ExecStartConfig, options?: CallOptions): Promise<HijackSession>;
 export async function startExec(ctx: OperationContext, id: string, config: ExecStartConfig = {}, options: CallOptions = {}): Promise<HijackSession | void> {
-  const result = await ctx.call('ExecStart', { id, execStartConfig: { Detach: false, ...config } }, options);
-  if (config.Detach) return;
-  const known = config.Tty === undefined ? () => execTty(ctx, id, options) : () => Promise.resolve(config.Tty === true);
-  return session(ctx, 'ExecStart', result as HijackedConnection, known, (size) => ctx.call('ExecResize', { id, ...size }), options);
+  if (config.Detach) {
+    await ctx.call('ExecStart', { id, execStartConfig: config }, options);
+    return;
+  }
+  // The engine frames the output by the start request's Tty, not the exec's: send the exec's own.
+  const tty = config.Tty ?? (await execTty(ctx, id, options));
+  const result = await ctx.call('ExecStart', { id, execStartConfig: { ...config, Detach: false, Tty: tty } }, options);
+  return session(ctx, 'ExecStart', result as HijackedConnection, () => Promise.resolve(tty), (size) => ctx.call('ExecResize', { id, ...size }), options);
 }

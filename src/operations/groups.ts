@@ -10,6 +10,9 @@ import type { FrameStream } from '../streams/frames.js';
 import type { JsonStream } from '../streams/json-iterable.js';
 import type { ProgressStream } from '../streams/progress.js';
 import type { HijackSession } from '../streams/session.js';
+import type { Readable } from 'node:stream';
+import { copyFrom, copyTo, getArchive, putArchive, statPath, type PathStat, type PutArchiveOptions } from './archive.js';
+import { build, type BuildMessage, type BuildOptions } from './build.js';
 import { attachContainer, startExec, type AttachParams, type ExecStartConfig } from './attach.js';
 import type { OperationContext } from './context.js';
 import { execInContainer, type ExecOptions, type ExecResult } from './exec.js';
@@ -18,7 +21,7 @@ import { containerLogs, serviceLogs, taskLogs, type LogsParams, type SwarmLogsPa
 import { containerStats, systemEvents, type EventsParams } from './monitor.js';
 import { pullPlugin, pushPlugin, upgradePlugin } from './plugins.js';
 
-export interface ContainersGroup extends Omit<G.ContainersApi, 'logs' | 'attach' | 'stats'> {
+export interface ContainersGroup extends Omit<G.ContainersApi, 'logs' | 'attach' | 'stats' | 'statPath' | 'getArchive' | 'putArchive'> {
   /** Logs as frames; `for await`, `.pipe(stdout, stderr)` or `.text()`. Never loads the whole log. */
   logs(id: string, params?: LogsParams, options?: CallOptions): FrameStream;
   /** Attaches: stdin (with `stdin: true`), demultiplexed output, resize. */
@@ -27,6 +30,16 @@ export interface ContainersGroup extends Omit<G.ContainersApi, 'logs' | 'attach'
   stats(id: string, params?: Omit<ContainerStatsParams, 'id'>, options?: CallOptions): JsonStream<ContainerStatsResponse>;
   /** Runs a command and resolves to its exit code, stdout and stderr (stdin optional). */
   exec(id: string, config: ExecOptions, options?: CallOptions): Promise<ExecResult>;
+  /** Stat of a path in the container (decoded X-Docker-Container-Path-Stat). */
+  statPath(id: string, path: string, options?: CallOptions): Promise<PathStat>;
+  /** A tar of a path in the container, streamed, with the path's stat. */
+  getArchive(id: string, path: string, options?: CallOptions): Promise<{ stat: PathStat; stream: Readable }>;
+  /** Extracts a tar (bytes or a stream) into a folder of the container. */
+  putArchive(id: string, path: string, tar: UploadBody, params?: PutArchiveOptions, options?: CallOptions): Promise<void>;
+  /** Like `docker cp local container:path`: files and folders, modes and symlinks kept, streamed. */
+  copyTo(id: string, localPath: string, containerPath: string, options?: CallOptions): Promise<void>;
+  /** Like `docker cp container:path local`: streamed, never writing outside `localPath`. */
+  copyFrom(id: string, containerPath: string, localPath: string, options?: CallOptions): Promise<void>;
 }
 
 export interface ExecGroup extends Omit<G.ExecApi, 'start'> {
@@ -35,7 +48,12 @@ export interface ExecGroup extends Omit<G.ExecApi, 'start'> {
   start(id: string, config?: ExecStartConfig, options?: CallOptions): Promise<HijackSession>;
 }
 
-export interface ImagesGroup extends Omit<G.ImagesApi, 'push' | 'load'> {
+export interface ImagesGroup extends Omit<G.ImagesApi, 'push' | 'load' | 'build'> {
+  /**
+   * Builds from a local folder (tarred on the fly, honouring .dockerignore) or a remote context
+   * (a URL); await it for the image ID (`aux`), or iterate the builder's messages.
+   */
+  build(context: string, options?: BuildOptions): ProgressStream<BuildMessage>;
   /** Pulls `name[:tag|@digest]` (tag `latest` by default); await it, or iterate its progress. */
   pull(ref: string, params?: PullParams, options?: ProgressCallOptions): ProgressStream;
   /** Imports a rootfs tarball (bytes, stream, or a URL the engine fetches). */
@@ -85,6 +103,11 @@ export function installOperations(groups: Record<string, Group>, ctx: OperationC
     attach: (id: string, params?: AttachParams, options?: CallOptions) => attachContainer(ctx, id, params, options),
     stats: (id: string, params?: Omit<ContainerStatsParams, 'id'>, options?: CallOptions) => containerStats(ctx, id, params, options),
     exec: (id: string, config: ExecOptions, options?: CallOptions) => execInContainer(ctx, id, config, options),
+    statPath: (id: string, path: string, options?: CallOptions) => statPath(ctx, id, path, options),
+    getArchive: (id: string, path: string, options?: CallOptions) => getArchive(ctx, id, path, options),
+    putArchive: (id: string, path: string, tar: UploadBody, params?: PutArchiveOptions, options?: CallOptions) => putArchive(ctx, id, path, tar, params, options),
+    copyTo: (id: string, localPath: string, containerPath: string, options?: CallOptions) => copyTo(ctx, id, localPath, containerPath, options),
+    copyFrom: (id: string, containerPath: string, localPath: string, options?: CallOptions) => copyFrom(ctx, id, containerPath, localPath, options),
   });
   Object.assign(groups.exec!, {
     start: (id: string, config?: ExecStartConfig, options?: CallOptions) => startExec(ctx, id, config, options),
@@ -94,6 +117,7 @@ export function installOperations(groups: Record<string, Group>, ctx: OperationC
     import: (source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions) => importImage(ctx, source, params, options),
     push: (name: string, params?: PushParams, options?: ProgressCallOptions) => pushImage(ctx, name, params, options),
     load: (tarball: UploadBody, params?: { quiet?: boolean }, options?: ProgressCallOptions) => loadImages(ctx, tarball, params, options),
+    build: (context: string, options?: BuildOptions) => build(ctx, context, options),
   });
   Object.assign(groups.system!, {
     events: (params?: EventsParams, options?: CallOptions) => systemEvents(ctx, params, options),

@@ -21,7 +21,7 @@ export function systemEvents(ctx: OperationContext, params: EventsParams = {}, o
     const version = await ctx.apiVersion(options);
     const p: Record<string, unknown> = { ...params };
     for (const key of ['since', 'until'] as const) {
-      const t = toUnixSeconds(params[key], key);
+      const t = toUnixSeconds(params[key], key, true);
       if (t !== undefined) p[key] = String(t);
     }
     const headers = versionKey(version) >= versionKey('1.52') ? { accept: 'application/jsonl', ...options.headers } : options.headers;

@@ -3,13 +3,16 @@ import { ValidationError } from '../errors.js';
 
 export type TimeInput = Date | number | string;
 
-/** Date -> whole seconds; numbers and strings pass as they are (strings may carry fractions or durations). */
-export function toUnixSeconds(value: TimeInput | undefined, parameter: string): number | string | undefined {
+/**
+ * Date -> unix seconds: with milliseconds as a fraction where the engine takes one (events),
+ * else whole seconds (logs, whose parameters are integers). Numbers and strings pass as they are.
+ */
+export function toUnixSeconds(value: TimeInput | undefined, parameter: string, fraction = false): number | string | undefined {
   if (value === undefined) return undefined;
   if (value instanceof Date) {
     const ms = value.getTime();
     if (Number.isNaN(ms)) throw new ValidationError(`${parameter} is an invalid Date`, { parameter });
-    return Math.floor(ms / 1000);
+    return fraction ? (ms / 1000).toFixed(3) : Math.floor(ms / 1000);
   }
   return value;
 }

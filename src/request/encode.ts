@@ -57,7 +57,7 @@ export function encodeRequest(op: PreparedOperation, version: string, params: Re
       case 'query': {
         const key = encodeURIComponent(name);
         // The engine reads every list parameter as repeated keys (r.Form[name]).
-        if (Array.isArray(value) && p.type === 'array') {
+        if (Array.isArray(value) && (p.type === 'array' || p.repeated)) {
           for (const v of value) query += `${query ? '&' : '?'}${key}=${encodeURIComponent(String(v))}`;
         } else {
           query += `${query ? '&' : '?'}${key}=${encodeURIComponent(queryValue(p, value))}`;

@@ -23,6 +23,8 @@ export interface ParamSpec {
   readonly default?: unknown;
   /** A query or header string the engine reads as JSON: objects are accepted and encoded. */
   readonly json?: boolean;
+  /** A string the engine also reads as repeated keys: one value or a list of them. */
+  readonly repeated?: boolean;
   /** First API version with this parameter. */
   readonly since: string;
   /** Last API version with this parameter, where a later version dropped it. */

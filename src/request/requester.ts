@@ -57,7 +57,7 @@ export class Requester {
 
   async call(name: string, rawParams: unknown, options?: CallOptions): Promise<unknown> {
     const op = prepareOperation(name);
-    if (this.credentials && needsCredentials(op.id) && typeof rawParams === 'object' && rawParams !== null) {
+    if (needsCredentials(op.id) && typeof rawParams === 'object' && rawParams !== null) {
       rawParams = await withCredentials(op.id, rawParams as Record<string, unknown>, this.credentials);
     }
     const params = validateParams(op, rawParams);

@@ -40,7 +40,8 @@ function typeProblem(p: ParamSpec, value: unknown): string | undefined {
         return undefined;
       }
       if (p.json && typeof value === 'object' && value !== null) return undefined;
-      return `must be a string${p.json ? ' or an object (sent as JSON)' : ''}, not ${describe(value)}`;
+      if (p.repeated && Array.isArray(value) && value.every((v) => typeof v === 'string')) return undefined;
+      return `must be a string${p.json ? ' or an object (sent as JSON)' : p.repeated ? ' or a list of strings' : ''}, not ${describe(value)}`;
     case 'integer':
       return Number.isSafeInteger(value) ? undefined : `must be an integer, not ${describe(value)}`;
     case 'number':

@@ -38,6 +38,7 @@ export interface CollectedOutput {
 
 export class FrameStream implements AsyncIterable<Frame> {
   private consumed = false;
+  private closedByCaller = false;
 
   constructor(
     private readonly source: Promise<FrameSource>,
@@ -54,10 +55,16 @@ export class FrameStream implements AsyncIterable<Frame> {
     try {
       yield* tty ? rawFrames(body) : demux(body);
     } catch (err) {
+      if (this.closedByCaller) return; // close() ends the output, it does not fail it
       throw streamFailure(err, this.operationId, this.signal);
     } finally {
       body.destroy();
     }
+  }
+
+  /** Marks the end as deliberate: the loop then ends quietly when the connection is closed. */
+  markClosed(): void {
+    this.closedByCaller = true;
   }
 
   /** Writes stdout and stderr frames to two writables (with backpressure) and ends both. */

@@ -63,8 +63,9 @@ export class HijackSession implements AsyncIterable<Frame> {
     await this.resizer(size);
   }
 
-  /** Closes the connection. */
+  /** Closes the connection; a loop over the output then ends (without an error). */
   close(): void {
+    this.output.markClosed();
     this.connection.destroy();
   }
 }

@@ -24,7 +24,7 @@ const REASONS: Record<string, string> = {
 export function isConnectionFailure(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code !== 'string') return false;
-  return code in REASONS || code === 'EPROTO' || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code);
+  return code in REASONS || code === 'EPROTO' || code === 'ESSH' || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code);
 }
 
 function tlsReason(message: string): string {
@@ -37,6 +37,7 @@ function tlsReason(message: string): string {
 export function connectionError(err: unknown, address: string, operationId?: string): ConnectionError {
   const code = (err as { code?: string })?.code;
   let why = (code && REASONS[code]) ?? (err as Error)?.message ?? String(err);
+  if (code === 'ESSH') why = (err as Error).message;
   // OpenSSL's messages carry internal file names and line breaks: keep the reason's words.
   if (code && !REASONS[code] && isConnectionFailure(err)) why = `TLS: ${tlsReason((err as Error).message)}`;
   return new ConnectionError(`cannot reach the Docker engine at ${address}: ${why}${code ? ` (${code})` : ''}`, {

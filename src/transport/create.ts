@@ -14,6 +14,8 @@ export interface TransportSettings {
   connectTimeout: number;
   /** Requests after which the auto transport loads undici. */
   undiciAfter: number;
+  /** Environment for programs dockhand runs (ssh). */
+  env?: NodeJS.ProcessEnv;
 }
 
 function lazyUndici(endpoint: ReturnType<typeof parseHost>, connectTimeout: number): Transport {
@@ -33,7 +35,7 @@ export function createTransport(host: string, tls: TlsOptions | undefined, setti
   if (host.startsWith('ssh://')) {
     const target = parseSshHost(host);
     if (!target) throw new ValidationError(`host "${host}" is not an ssh URL like ssh://user@host:22`, { parameter: 'host' });
-    const dialer = new SshDialer(target);
+    const dialer = new SshDialer(target, settings.env);
     // Connections are ssh channels: node:http carries them (undici wants real sockets).
     const transport = new NodeHttpTransport(
       { address: host.replace(/\/$/, ''), protocol: 'http:', hostname: 'localhost', port: 80, createConnection: () => dialer.connect() },
@@ -45,7 +47,7 @@ export function createTransport(host: string, tls: TlsOptions | undefined, setti
       upgrade: (r) => transport.upgrade(r),
       close: async () => {
         await transport.close();
-        dialer.close();
+        await dialer.close();
       },
     };
   }

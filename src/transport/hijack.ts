@@ -12,10 +12,17 @@ import type { TransportRequest, TransportResponse, UpgradeResult } from './types
 export function hijack(endpoint: Endpoint, connectTimeout: number, r: TransportRequest): Promise<UpgradeResult | TransportResponse> {
   const module = endpoint.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { connection: 'Upgrade', upgrade: 'tcp', ...r.headers };
+  // A connection of its own, never a pooled one; ssh:// endpoints bring their own way to open it.
+  const open = endpoint.createConnection;
+  let agent: http.Agent | false = false;
+  if (open) {
+    agent = new module.Agent({ keepAlive: false });
+    (agent as unknown as { createConnection: () => unknown }).createConnection = () => open();
+  }
   return new Promise((resolve, reject) => {
     const req = module.request({
       ...baseRequestOptions(endpoint),
-      agent: false,
+      agent,
       method: r.method,
       path: r.path,
       headers,

@@ -253,13 +253,13 @@ describe('containers: I/O', () => {
   it('uploads a tar into a container, stats the path and downloads it back', async () => {
     const id = await created.createContainer();
     const archive = tar([{ name: 'dir/', mode: 0o755 }, { name: 'dir/a.txt', data: 'contents of a\n', mode: 0o640 }]);
-    expect(await docker.containers.putArchive(id, { path: '/tmp', inputStream: archive })).toBeUndefined();
+    expect(await docker.api.PutContainerArchive({ id, path: '/tmp', inputStream: archive })).toBeUndefined();
 
-    const headers = await docker.containers.statPath(id, { path: '/tmp/dir/a.txt' });
+    const headers = await docker.api.ContainerArchiveInfo({ id, path: '/tmp/dir/a.txt' });
     const stat = JSON.parse(Buffer.from(headers['x-docker-container-path-stat']!, 'base64').toString()) as { name: string; size: number; mode: number };
     expect(stat).toMatchObject({ name: 'a.txt', size: 'contents of a\n'.length, mode: 0o640 });
 
-    const download = await docker.containers.getArchive(id, { path: '/tmp/dir/a.txt' });
+    const download = await docker.api.ContainerArchive({ id, path: '/tmp/dir/a.txt' });
     expect(download.headers['content-type']).toBe('application/x-tar');
     const bytes = await readBytes(download);
     expect(bytes.length % 512).toBe(0);
@@ -275,7 +275,7 @@ describe('containers: I/O', () => {
 
   it('stat of a missing path: NotFoundError', async () => {
     const id = await created.createContainer();
-    const err = await docker.containers.statPath(id, { path: '/no/such/file' }).catch((e: unknown) => e);
+    const err = await docker.api.ContainerArchiveInfo({ id, path: '/no/such/file' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err).toMatchObject({ statusCode: 404, operationId: 'ContainerArchiveInfo' });
   });

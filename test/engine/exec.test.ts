@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, Docker, NotFoundError } from '../../src/index.js';
 import { Created, demux, readBytes, waitUntil } from '../support/engine.js';
 

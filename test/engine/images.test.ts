@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Docker, NotFoundError, ServerError } from '../../src/index.js';
-import { Created, TEST_IMAGE, TEST_LABEL, readBytes, readJsonLines, uniqueName } from '../support/engine.js';
+import { Created, TEST_IMAGE, TEST_LABEL, labels, readBytes, readJsonLines, uniqueName } from '../support/engine.js';
 import { tar } from '../support/tar.js';
 
 const docker = new Docker();
@@ -157,7 +157,7 @@ describe('images', () => {
     const image = await docker.images.inspect(`${repo}:c`);
     expect(image.Id).toBe(res.Id);
     expect(image.Comment).toBe('by the engine suite');
-    expect(image.Config!.Labels).toEqual({ [TEST_LABEL]: 'true' });
+    expect(image.Config!.Labels).toEqual(labels()); // the container's labels, and LABEL of the changes
     expect(image.Config!.Env).toContain('DOCKHAND=1');
     expect(image.Config!.Cmd).toEqual(['sh', '-c', 'echo committed > /f']);
     // one more layer than the test image: the container's /f

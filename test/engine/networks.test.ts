@@ -25,7 +25,7 @@ describe('networks', () => {
     expect(net.Name).toBe(name);
     expect(net.Driver).toBe('bridge');
     expect(net.Scope).toBe('local');
-    expect(net.Labels).toEqual({ [TEST_LABEL]: 'true', 'dockhand.case': 'create' });
+    expect(net.Labels).toEqual({ ...labels(), 'dockhand.case': 'create' });
     expect(net.Containers).toEqual({});
     expect(net.IPAM!.Config!.length).toBeGreaterThan(0);
     // by name too

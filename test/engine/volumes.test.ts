@@ -21,7 +21,7 @@ describe('volumes', () => {
     expect(vol.Name).toBe(name);
     expect(vol.Driver).toBe('local');
     expect(vol.Scope).toBe('local');
-    expect(vol.Labels).toEqual({ [TEST_LABEL]: 'true', 'dockhand.case': 'create' });
+    expect(vol.Labels).toEqual({ ...labels(), 'dockhand.case': 'create' });
 
     const inspected = await docker.volumes.inspect(name);
     expect(inspected.Name).toBe(name);

@@ -8,32 +8,39 @@ type ContainerBody = Partial<ContainerCreateParams['body']>;
 
 /** The image `scripts/engine.sh up` imports from a busybox rootfs. */
 export const TEST_IMAGE = 'dockhand-test/busybox:latest';
-/** Every engine object a test creates carries this label (value: the run id). */
+/** Every engine object a test creates carries this label. */
 export const TEST_LABEL = 'dockhand.test';
+/** ... and objects made through `labels()` this one too, naming the run (set by the global setup). */
+export const RUN_LABEL = 'dockhand.run';
+export const RUN_ID = process.env.DOCKHAND_TEST_RUN ?? 'none';
+/** Labelled objects older than this are leftovers of a run that died: any run may remove them. */
+const STALE_MS = 30 * 60 * 1000;
 
 /** A name unique to this run, for objects that need one. */
 export function uniqueName(prefix: string): string {
   return `dockhand-test-${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-export const labels = (): Record<string, string> => ({ [TEST_LABEL]: 'true' });
+export const labels = (): Record<string, string> => ({ [TEST_LABEL]: 'true', [RUN_LABEL]: RUN_ID });
 
-/** Removes every container, network, volume and image that carries the test label. */
-export async function sweep(docker: Docker): Promise<void> {
-  const filters = { label: [TEST_LABEL] };
-  for (const c of await docker.containers.list({ all: true, filters })) {
-    await docker.containers.remove(c.Id!, { force: true, v: true }).catch(() => undefined);
-  }
-  for (const n of await docker.networks.list({ filters })) {
-    await docker.networks.remove(n.Id!).catch(() => undefined);
-  }
-  const vols = await docker.volumes.list({ filters });
-  for (const v of vols.Volumes ?? []) {
-    await docker.volumes.remove(v.Name).catch(() => undefined);
-  }
-  for (const i of await docker.images.list({ filters })) {
-    await docker.images.remove(i.Id, { force: true }).catch(() => undefined);
-  }
+/**
+ * Removes what a run left behind: every object labelled with this run's id, and every test
+ * object older than STALE_MS (a run that died). Objects of other runs going on now are left alone.
+ */
+export async function sweep(docker: Docker, runId: string): Promise<void> {
+  const mine = { label: [`${RUN_LABEL}=${runId}`] };
+  const all = { label: [TEST_LABEL] };
+  const staleBefore = Date.now() - STALE_MS;
+  const old = (created: number | string | undefined): boolean =>
+    created !== undefined && (typeof created === 'number' ? created * 1000 : Date.parse(created)) < staleBefore;
+  const containers = [...(await docker.containers.list({ all: true, filters: mine })), ...(await docker.containers.list({ all: true, filters: all })).filter((c) => old(c.Created))];
+  for (const c of containers) await docker.containers.remove(c.Id!, { force: true, v: true }).catch(() => undefined);
+  const networks = [...(await docker.networks.list({ filters: mine })), ...(await docker.networks.list({ filters: all })).filter((n) => old(n.Created))];
+  for (const n of networks) await docker.networks.remove(n.Id!).catch(() => undefined);
+  const volumes = [...((await docker.volumes.list({ filters: mine })).Volumes ?? []), ...((await docker.volumes.list({ filters: all })).Volumes ?? []).filter((v) => old(v.CreatedAt))];
+  for (const v of volumes) await docker.volumes.remove(v.Name).catch(() => undefined);
+  const images = [...(await docker.images.list({ filters: mine })), ...(await docker.images.list({ filters: all })).filter((i) => old(i.Created))];
+  for (const i of images) await docker.images.remove(i.Id, { force: true }).catch(() => undefined);
 }
 
 /** Reads a stream (response stream, hijacked connection) to its end. */

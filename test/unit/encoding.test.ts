@@ -66,6 +66,16 @@ describe('query parameters', () => {
     expect(url.searchParams.getAll('changes')).toEqual(['CMD ["/bin/sh"]', 'ENV A=1,2']);
   });
 
+  it('sends a string the engine also reads as a list (build tags) once or repeated', async () => {
+    const { transport, docker } = client(() => ({ status: 200, body: '' }));
+    await docker.api.ImageBuild({ t: 'one:1' });
+    await docker.api.ImageBuild({ t: ['a:1', 'b:2'] });
+    const [one, two] = transport.calls.map((c) => new URL(c.path, 'http://x').searchParams);
+    expect(one!.getAll('t')).toEqual(['one:1']);
+    expect(two!.getAll('t')).toEqual(['a:1', 'b:2']);
+    await expect(docker.api.ContainerList({ filters: 3 } as never)).rejects.toMatchObject({ parameter: 'filters' });
+  });
+
   it('encodes JSON-valued strings given as objects (buildargs, labels)', async () => {
     const { transport, docker } = client(() => ({ status: 200, body: '' }));
     await docker.api.ImageBuild({ buildargs: { A: '1' }, labels: { 'x.y': 'z' }, t: 'img:1' });
@@ -115,7 +125,7 @@ describe('headers and bodies', () => {
   it('sends uploads as given, with the archive content type', async () => {
     const { transport, docker } = client(() => ({ status: 200, body: '' }));
     const tar = Buffer.alloc(1024);
-    await docker.containers.putArchive('c1', { path: '/tmp', inputStream: tar });
+    await docker.api.PutContainerArchive({ id: 'c1', path: '/tmp', inputStream: tar });
     const req = transport.calls[0]!;
     expect(req.method).toBe('PUT');
     expect(req.body).toBe(tar);

@@ -102,7 +102,10 @@ describe('progress streams', () => {
     const { docker } = engine(() => ({ status: 200, body }));
     const stream = docker.images.pull('busybox');
     let n = 0;
-    for await (const m of stream) if (++n === 3) break;
+    for await (const message of stream) {
+      void message;
+      if (++n === 3) break;
+    }
     expect(body.destroyed).toBe(true);
     await expect(stream.wait()).rejects.toBeInstanceOf(AbortError);
   });
