@@ -33,8 +33,8 @@ REPO_ROOT="$(dirname "$SCRIPT_DIR")"
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 log() { printf 'engine: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=scripts/lib/process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
 
 # --- engine probes ------------------------------------------------------------
 
@@ -74,25 +74,7 @@ wait_for_engine() {
 
 # --- processes ----------------------------------------------------------------
 
-# True if process $1 exists and is not a zombie. (Zombies matter: an exited
-# dockerd can linger unreaped, and `kill -0` still succeeds on it.)
-# (These probes use `read` rather than `cat`: dockerd_pid runs them for every
-# process, twice a second while waiting.)
-alive() {
-  local stat
-  [[ "$1" =~ ^[0-9]+$ ]] || return 1
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-  stat="${stat##*) }" # drop "pid (comm) "; the state letter comes next
-  [[ -n "$stat" && "${stat%% *}" != [ZX] ]]
-}
 
-# True if process $1 is alive and its command name is $2.
-is_process() {
-  local comm
-  [[ "$1" =~ ^[0-9]+$ ]] || return 1
-  { read -r comm <"/proc/$1/comm"; } 2>/dev/null || return 1
-  [[ "$comm" == "$2" ]] && alive "$1"
-}
 
 # Prints the pid of a running dockerd, preferring the one in the pid file.
 dockerd_pid() {
@@ -133,23 +115,6 @@ remove_stale_pidfiles() {
   fi
 }
 
-# Sends SIGTERM to process $1, waits up to $2 seconds, then sends SIGKILL.
-stop_process() {
-  local pid="$1" timeout="$2" deadline
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  kill -CONT "$pid" 2>/dev/null || true # a stopped process cannot act on SIGTERM
-  deadline=$((SECONDS + timeout))
-  while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-  if alive "$pid"; then
-    log "pid $pid still running after ${timeout}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 5))
-    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-    alive "$pid" && die "could not kill pid $pid"
-  fi
-  return 0
-}
 
 # Stops the containerd that dockerd supervises, if it outlived dockerd.
 stop_orphaned_containerd() {

@@ -35,8 +35,8 @@ START_TIMEOUT=30 # seconds to wait for /v2/ after starting a registry
 STOP_TIMEOUT=10  # seconds to wait for a registry to exit after SIGTERM
 
 log() { printf 'registry: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=scripts/lib/process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
 
 # Per-registry settings, selected by kind (plain or auth).
 state_dir() { if [[ "$1" == auth ]]; then echo "$STATE_ROOT/dockhand-registry-auth"; else echo "$STATE_ROOT/dockhand-registry"; fi; }
@@ -57,14 +57,6 @@ anonymous_status() {
   curl -s --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' "$(url_of "$1")" 2>/dev/null || true
 }
 
-# True if process $1 exists and is not a zombie.
-alive() {
-  local stat
-  [[ "$1" =~ ^[0-9]+$ ]] || return 1
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-  stat="${stat##*) }"
-  [[ -n "$stat" && "${stat%% *}" != [ZX] ]]
-}
 
 # Prints the pid from the pid file of kind $1 if it is a live docker-registry serving
 # this kind's config (so a recycled pid is never signalled); prints nothing otherwise.
@@ -168,7 +160,7 @@ start_registry() {
       return 0
     fi
     log "$kind registry (pid $pid) did not answer; stopping it and starting afresh"
-    stop_pid "$pid"
+    stop_process "$pid" "$STOP_TIMEOUT"
   fi
   if [[ "$kind" == auth && "$(anonymous_status auth)" == 401 ]]; then
     die "something on $HOST:$port asks for credentials but refuses $AUTH_USER's; not a registry this script started"
@@ -194,22 +186,6 @@ start_registry() {
   log "$kind registry answers on $HOST:$port (pid $pid)"
 }
 
-# Sends SIGTERM to pid $1, waits, then SIGKILL.
-stop_pid() {
-  local pid="$1" deadline
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + STOP_TIMEOUT))
-  while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-  if alive "$pid"; then
-    log "pid $pid still running after ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 5))
-    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-    alive "$pid" && die "could not kill pid $pid"
-  fi
-  return 0
-}
 
 stop_registry() {
   local kind="$1" dir pid
@@ -217,7 +193,7 @@ stop_registry() {
   pid="$(registry_pid "$kind")"
   if [[ -n "$pid" ]]; then
     log "stopping $kind registry (pid $pid)"
-    stop_pid "$pid"
+    stop_process "$pid" "$STOP_TIMEOUT"
     log "$kind registry stopped"
   else
     log "no $kind registry started by this script is running; nothing to stop"

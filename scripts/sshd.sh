@@ -37,8 +37,8 @@ START_TIMEOUT=20 # seconds to wait for the port to answer after starting sshd
 STOP_TIMEOUT=10  # seconds to wait for sshd to exit after SIGTERM
 
 log() { printf 'sshd: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=scripts/lib/process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/process.sh"
 
 LOGIN_USER="$(id -un)"
 
@@ -62,14 +62,6 @@ login_works() {
   client_ssh true </dev/null >/dev/null 2>&1
 }
 
-# True if process $1 exists and is not a zombie.
-alive() {
-  local stat
-  [[ "$1" =~ ^[0-9]+$ ]] || return 1
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-  stat="${stat##*) }"
-  [[ -n "$stat" && "${stat%% *}" != [ZX] ]]
-}
 
 # Prints the pid from our pid file if it is a live sshd started with our config (so a
 # recycled pid is never signalled); prints nothing otherwise.
@@ -193,7 +185,7 @@ start_sshd() {
   fi
   if [[ -n "$pid" ]]; then
     log "sshd (pid $pid) is running but does not let the client key in; restarting it"
-    stop_pid "$pid"
+    stop_process "$pid" "$STOP_TIMEOUT"
   fi
   if port_answers; then
     die "something else speaks SSH on $HOST:$PORT (not an sshd this script started); stop it or free the port"
@@ -229,22 +221,6 @@ start_sshd() {
   check_remote_docker
 }
 
-# Sends SIGTERM to pid $1, waits, then SIGKILL.
-stop_pid() {
-  local pid="$1" deadline
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + STOP_TIMEOUT))
-  while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-  if alive "$pid"; then
-    log "pid $pid still running after ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 5))
-    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-    alive "$pid" && die "could not kill pid $pid"
-  fi
-  return 0
-}
 
 # --- subcommands --------------------------------------------------------------
 
@@ -259,7 +235,7 @@ cmd_down() {
   if [[ -n "$pid" ]]; then
     # Only the listener: sessions still open end when their clients close them.
     log "stopping sshd (pid $pid)"
-    stop_pid "$pid"
+    stop_process "$pid" "$STOP_TIMEOUT"
     log "sshd stopped"
   else
     log "no sshd started by this script is running; nothing to stop"
