@@ -1,11 +1,26 @@
-// Builds dist/esm (ES modules) and dist/cjs (CommonJS) with their .d.ts files.
+// Builds dist/: one bundled file each for ES modules (dist/esm/index.js) and CommonJS
+// (dist/cjs/index.js), and the type declarations beside them. One file loads several times
+// faster than ~50 small ones; undici, tar-stream and @balena/dockerignore stay external and are
+// imported only when first needed.
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { build } from 'esbuild';
 
-const tsc = (project) => execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', project], { stdio: 'inherit' });
 rmSync('dist', { recursive: true, force: true });
-tsc('tsconfig.json');
-tsc('tsconfig.cjs.json');
-writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n');
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json', '--emitDeclarationOnly'], { stdio: 'inherit' });
+cpSync('dist/esm', 'dist/cjs', { recursive: true, filter: (src) => !src.endsWith('.js') });
+
+const common = {
+  entryPoints: ['src/index.ts'],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  external: ['undici', 'tar-stream', '@balena/dockerignore'],
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+await build({ ...common, format: 'esm', outfile: 'dist/esm/index.js' });
+await build({ ...common, format: 'cjs', outfile: 'dist/cjs/index.js' });
 writeFileSync('dist/esm/package.json', '{ "type": "module" }\n');
-console.log('build: dist/esm and dist/cjs written');
+writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n');
+console.log('build: dist/esm/index.js and dist/cjs/index.js (bundled), with type declarations');

@@ -3,7 +3,7 @@
  * `credsStore` and `credHelpers` (running `docker-credential-<name> get`). Secrets are never put
  * in an error message.
  */
-import { execFile } from 'node:child_process';
+import { lazyBuiltin } from '../builtin.js';
 import { DockerError } from '../errors.js';
 import { readConfigFile, type AuthEntry, type Env } from '../config/docker-config.js';
 import type { RegistryAuth as AuthConfig } from '../request/types.js';
@@ -12,7 +12,7 @@ import { normalizeRegistry } from './registry-name.js';
 function runHelper(helper: string, action: 'get' | 'list', input: string, env: Env): Promise<string> {
   const program = `docker-credential-${helper}`;
   return new Promise((resolve, reject) => {
-    const child = execFile(program, [action], { timeout: 30_000, maxBuffer: 1024 * 1024, env: { ...process.env, PATH: env.PATH ?? process.env.PATH } }, (err, stdout) => {
+    const child = lazyBuiltin.childProcess().execFile(program, [action], { timeout: 30_000, maxBuffer: 1024 * 1024, env: { ...process.env, PATH: env.PATH ?? process.env.PATH } }, (err, stdout) => {
       if (err) {
         const notFound = stdout.includes('credentials not found');
         reject(

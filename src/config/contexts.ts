@@ -2,9 +2,9 @@
  * The docker CLI's context store: contexts/meta/<sha256(name)>/meta.json holds the endpoint, and
  * contexts/tls/<sha256(name)>/docker/{ca,cert,key}.pem its TLS files.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { lazyBuiltin } from '../builtin.js';
 import { ValidationError } from '../errors.js';
 import type { TlsOptions } from '../transport/host.js';
 import { configDir, type Env } from './docker-config.js';
@@ -22,7 +22,7 @@ interface MetaFile {
 }
 
 export function contextDigest(name: string): string {
-  return createHash('sha256').update(name).digest('hex');
+  return lazyBuiltin.crypto().createHash('sha256').update(name).digest('hex');
 }
 
 /** Loads a named context (not `default`, which means "the environment and the default socket"). */

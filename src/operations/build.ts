@@ -3,7 +3,7 @@
  * the engine; a URL is passed on as a remote context. The result is a ProgressStream of the
  * builder's messages: iterate it, or await it (a failing step rejects with StreamError).
  */
-import dockerignoreModule, { type Ignore } from '@balena/dockerignore';
+import type { Ignore } from '@balena/dockerignore';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,7 +22,11 @@ type IgnoreFactory = (options?: { ignorecase?: boolean }) => Ignore;
  * the default import is the exports object, from CJS (esModuleInterop) the factory: `.default`
  * is the factory either way.
  */
-const dockerignore = ((dockerignoreModule as unknown as { default?: IgnoreFactory }).default ?? (dockerignoreModule as unknown as IgnoreFactory));
+/** @balena/dockerignore, loaded when a build context is first read. */
+async function loadDockerignore(): Promise<IgnoreFactory> {
+  const m = (await import('@balena/dockerignore')) as unknown as { default?: IgnoreFactory } & IgnoreFactory;
+  return m.default ?? m;
+}
 
 /** A message of the build stream. */
 export type BuildMessage = BuildInfo & ProgressMessage;
@@ -217,13 +221,14 @@ export interface ContextStreamOptions {
 
 /** Which paths of a context go into its tar, from `<Dockerfile>.dockerignore` or `.dockerignore`. */
 class ContextFilter {
-  private readonly ignore = dockerignore({ ignorecase: false });
+  private readonly ignore: Ignore;
   private readonly exceptions: string[][];
   private readonly always: Set<string>;
   private readonly alwaysDirs = new Set<string>();
   private readonly active: boolean;
 
-  constructor(text: string | undefined, always: readonly string[]) {
+  constructor(dockerignore: IgnoreFactory, text: string | undefined, always: readonly string[]) {
+    this.ignore = dockerignore({ ignorecase: false });
     const { patterns, exceptions } = parseIgnore(text ?? '');
     this.ignore.add(patterns);
     this.exceptions = exceptions;
@@ -273,7 +278,7 @@ export function createContextStream(dir: string, options: ContextStreamOptions =
   return packStream(async (pack) => {
     const specificText = await readIfFile(path.join(root, ...specific.split('/')));
     const text = specificText ?? (await readIfFile(path.join(root, '.dockerignore')));
-    const filter = new ContextFilter(text, [dockerfile, '.dockerignore', specific]);
+    const filter = new ContextFilter(await loadDockerignore(), text, [dockerfile, '.dockerignore', specific]);
     for await (const e of walkTree(root, (rel) => filter.descend(rel))) {
       if (filter.includes(e.rel)) await packPath(pack, e.rel, e.abs, e.stat);
     }

@@ -1,6 +1,5 @@
 /** `containers.exec`: run a command in a running container and get its exit code and output. */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { promises as streams, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ValidationError } from '../errors.js';
 import type { ContainerExecParams } from '../generated/api.js';
@@ -29,7 +28,7 @@ async function feed(session: HijackSession, input: UploadBody): Promise<void> {
     return;
   }
   const source = input instanceof Readable ? input : Readable.from(input, { objectMode: false });
-  await pipeline(source, session.stdin);
+  await streams.pipeline(source, session.stdin);
 }
 
 /** Waits for the engine to record the exit code (it may lag the end of the output briefly). */

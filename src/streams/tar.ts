@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import { constants as FS, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import * as tarStream from 'tar-stream';
+import type * as TarStream from 'tar-stream';
 import { DockerError, ValidationError } from '../errors.js';
 
 /** Bytes read from a file per chunk when packing. */
@@ -52,7 +52,13 @@ export async function* walkTree(root: string, descend?: (rel: string, stat: Stat
   }
 }
 
-type Pack = tarStream.Pack;
+type Pack = TarStream.Pack;
+
+/** tar-stream, loaded on first use (a process that never touches an archive never pays for it). */
+async function tarStream(): Promise<typeof TarStream> {
+  const m = (await import('tar-stream')) as typeof TarStream & { default?: typeof TarStream };
+  return m.default ?? m;
+}
 type Sink = ReturnType<Pack['entry']>;
 type Header = Parameters<Pack['entry']>[0];
 
@@ -132,21 +138,24 @@ export interface PackStream {
  * reader pulls. A failure of `produce` destroys the stream with that error.
  */
 export function packStream(produce: (pack: Pack) => Promise<void>): PackStream {
-  const pack = tarStream.pack();
-  const stream = Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
-  const done = (async () => {
-    await Promise.resolve(); // let the caller attach its listeners first
-    try {
-      await produce(pack);
-      pack.finalize();
-    } catch (err) {
-      stream.destroy(err as Error);
-      pack.destroy(err as Error);
-      throw err;
-    }
-  })();
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
+  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   done.catch(() => undefined);
-  return { stream, done };
+  async function* archive(): AsyncGenerator<Buffer> {
+    const pack = (await tarStream()).pack();
+    void (async () => {
+      try {
+        await produce(pack);
+        pack.finalize();
+        settle.resolve();
+      } catch (err) {
+        pack.destroy(err as Error); // the loop below throws it: the stream is destroyed with it
+        settle.reject(err);
+      }
+    })();
+    yield* pack as AsyncIterable<Buffer>;
+  }
+  return { stream: Readable.from(archive(), { objectMode: false }), done };
 }
 
 /** An entry the extractor refuses: it would land outside the target, or write through a symlink. */
@@ -232,7 +241,7 @@ export async function extractTar(source: Readable, root: string, opts: ExtractOp
   }
   if (opts.renameTo === '.') throw new ValidationError('extractTar: cannot rename to "."');
   const top = await fsp.realpath(root);
-  const extract = tarStream.extract();
+  const extract = (await tarStream()).extract();
   const onSourceError = (err: Error): void => void extract.destroy(err);
   source.once('error', onSourceError);
   source.pipe(extract as unknown as NodeJS.WritableStream);

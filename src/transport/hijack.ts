@@ -4,13 +4,13 @@
  * expects 101; an engine that answers 200 streams on the same connection instead.
  */
 import http from 'node:http';
-import https from 'node:https';
+import { lazyBuiltin } from '../builtin.js';
 import type { Endpoint } from './host.js';
 import { armConnectTimeout, baseRequestOptions, writeBody } from './node-http.js';
 import type { TransportRequest, TransportResponse, UpgradeResult } from './types.js';
 
 export function hijack(endpoint: Endpoint, connectTimeout: number, r: TransportRequest): Promise<UpgradeResult | TransportResponse> {
-  const module = endpoint.protocol === 'https:' ? https : http;
+  const module = endpoint.protocol === 'https:' ? lazyBuiltin.https() : http;
   const headers: Record<string, string> = { connection: 'Upgrade', upgrade: 'tcp', ...r.headers };
   // A connection of its own, never a pooled one; ssh:// endpoints bring their own way to open it.
   const open = endpoint.createConnection;

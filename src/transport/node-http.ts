@@ -1,6 +1,7 @@
 /** Transport over node:http: starts fast (no extra module to load), pools keep-alive sockets. */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
+import { lazyBuiltin } from '../builtin.js';
 import { Readable } from 'node:stream';
 import { tlsConnectOptions, type Endpoint } from './host.js';
 import { hijack } from './hijack.js';
@@ -62,9 +63,9 @@ export class NodeHttpTransport implements Transport {
   ) {
     this.address = endpoint.address;
     const secure = endpoint.protocol === 'https:';
-    this.module = secure ? https : http;
+    this.module = secure ? lazyBuiltin.https() : http;
     this.base = baseRequestOptions(endpoint);
-    this.agent = secure ? new https.Agent({ keepAlive: true, ...(this.base as https.AgentOptions) }) : new http.Agent({ keepAlive: true });
+    this.agent = secure ? new (lazyBuiltin.https().Agent)({ keepAlive: true, ...(this.base as https.AgentOptions) }) : new http.Agent({ keepAlive: true });
     const open = endpoint.createConnection;
     if (open) (this.agent as unknown as { createConnection: () => unknown }).createConnection = () => open();
   }

@@ -4,11 +4,17 @@
  * ControlMaster, started once) carries every channel, and channels are kept alive and pooled like
  * sockets, so many requests never mean many SSH sessions.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
+import { lazyBuiltin } from '../builtin.js';
+
+/** ssh with piped stdio (child_process is loaded on first use). */
+function spawnSsh(command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
+  return lazyBuiltin.childProcess().spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+}
 
 export interface SshTarget {
   user?: string;
@@ -142,7 +148,8 @@ export class SshDialer {
 
   private run(args: string[]): Promise<{ code: number | null; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(this.sshCommand, args, { stdio: ['ignore', 'ignore', 'pipe'], env: this.env });
+      const child = spawnSsh(this.sshCommand, args, this.env);
+      child.stdin.end();
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
       child.on('error', (err) => resolve({ code: 255, stderr: err.message }));
@@ -165,10 +172,7 @@ export class SshDialer {
   connect(): Duplex {
     const start = this.ensureMaster().then(() =>
       // `auto`: should the shared connection have ended (idle too long), this channel starts a new one.
-      spawn(this.sshCommand, [...this.args('-o', 'ControlMaster=auto', '-o', `ControlPersist=${PERSIST_SECONDS}`), 'docker', 'system', 'dial-stdio'], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env: this.env,
-      }),
+      spawnSsh(this.sshCommand, [...this.args('-o', 'ControlMaster=auto', '-o', `ControlPersist=${PERSIST_SECONDS}`), 'docker', 'system', 'dial-stdio'], this.env),
     );
     return new SshChannel(start, this.label);
   }
