@@ -50,8 +50,9 @@ describe('engine errors: status codes to classes', () => {
 
   it('404 on an unknown image, network and volume', async () => {
     const name = uniqueName('missing');
-    for (const p of [docker.images.inspect(`dockhand-test/${name}:nope`), docker.networks.inspect(name), docker.volumes.inspect(name)]) {
-      const err = await rejection(p);
+    // one at a time: a promise made before its turn would reject unhandled
+    for (const call of [() => docker.images.inspect(`dockhand-test/${name}:nope`), () => docker.networks.inspect(name), () => docker.volumes.inspect(name)]) {
+      const err = await rejection(call());
       expect(err).toBeInstanceOf(NotFoundError);
       expect(err.statusCode).toBe(404);
       expect(err.message).toContain(name);
