@@ -11,7 +11,7 @@ import { negotiate, versionKey } from '../version.js';
 import { encodeRequest } from './encode.js';
 import type { PreparedOperation } from './prepare.js';
 import { prepareOperation } from './prepare.js';
-import { drain, errorFromResponse, normalizeHeaders, readBody } from './response.js';
+import { drain, errorFromResponse, normalizeHeaders, readText } from './response.js';
 import type { CallOptions, HijackedConnection, ResponseStream } from './types.js';
 import { validateParams } from './validate.js';
 import { Duplex, type Readable } from 'node:stream';
@@ -162,11 +162,11 @@ export class Requester {
             await drain(res.body);
             return undefined;
           }
-          const buf = await readBody(res.body);
-          return buf.length === 0 ? undefined : JSON.parse(buf.toString('utf8'));
+          const text = await readText(res.body);
+          return text.length === 0 ? undefined : JSON.parse(text);
         }
         case 'text':
-          return (await readBody(res.body)).toString('utf8');
+          return readText(res.body);
         case 'head':
           await drain(res.body);
           return normalizeHeaders(res.headers);

@@ -1,0 +1,1 @@
+// Startup floor: a Node process that does nothing (for information).
