@@ -65,11 +65,11 @@ const TARGET_RATIO = 0.5; // dockhand demux() / dockerode, CPU per GiB, at most
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
-if (!existsSync(join(DIST, 'streams', 'demux.js'))) {
-  console.error(`demux bench: ${join(DIST, 'streams', 'demux.js')} is missing: run \`npm run build\` in the repository root`);
+if (!existsSync(join(DIST, 'index.js'))) {
+  console.error(`demux bench: ${join(DIST, 'index.js')} is missing: run \`npm run build\` in the repository root`);
   process.exit(1);
 }
-const { demux, FrameParser } = await import(pathToFileURL(join(DIST, 'streams', 'demux.js')).href);
+const { demux, FrameParser } = await import(pathToFileURL(join(DIST, 'index.js')).href);
 const { default: Dockerode } = await import('dockerode');
 
 v8.setFlagsFromString('--expose-gc');

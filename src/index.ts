@@ -15,8 +15,8 @@ export {
   type ConnectionAttempt,
   type DockerErrorDetails,
 } from './errors.js';
-export { StreamError, StreamFormatError, demux, type Frame, type StreamName } from './streams/demux.js';
-export { jsonMessages } from './streams/json-stream.js';
+export { StreamError, StreamFormatError, FrameParser, demux, type Frame, type StreamName } from './streams/demux.js';
+export { JsonMessageParser, jsonMessages } from './streams/json-stream.js';
 export { FrameStream, type CollectedOutput } from './streams/frames.js';
 export { JsonStream } from './streams/json-iterable.js';
 export { ProgressStream, ProgressModel, type ProgressMessage, type ProgressResult, type LayerProgress } from './streams/progress.js';
