@@ -25,6 +25,8 @@ function runHelper(helper: string, action: 'get' | 'list', input: string, env: E
       }
       resolve(stdout);
     });
+    // A helper may exit without reading its input (`list` takes none): that is not an error.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input);
   });
 }
