@@ -57,24 +57,10 @@ image_exists() {
   [[ "$code" == 200 ]]
 }
 
-# Waits up to $1 seconds for the engine to answer. Gives up early if no dockerd
-# process is left to wait for (after a short grace period, during which a
-# just-launched dockerd may still be on its way through setsid and nohup).
-wait_for_engine() {
-  local start=$SECONDS
-  while ((SECONDS - start < $1)); do
-    engine_answers && return 0
-    if ((SECONDS - start >= 3)) && [[ -z "$(dockerd_pid)" ]]; then
-      return 1
-    fi
-    sleep 0.5
-  done
-  engine_answers
-}
+# Waits up to $1 seconds for the engine to answer (gives up early if its dockerd died).
+wait_for_engine() { wait_for_service "$1" engine_answers dockerd_pid; }
 
 # --- processes ----------------------------------------------------------------
-
-
 
 # Prints the pid of a running dockerd, preferring the one in the pid file.
 dockerd_pid() {
@@ -114,7 +100,6 @@ remove_stale_pidfiles() {
     fi
   fi
 }
-
 
 # Stops the containerd that dockerd supervises, if it outlived dockerd.
 stop_orphaned_containerd() {

@@ -87,8 +87,6 @@ port_taken() {
 
 # --- processes ----------------------------------------------------------------
 
-
-
 # Prints the pid of this engine's dockerd if it runs (from its own pid file only:
 # the main engine's dockerd must never be mistaken for it).
 dockerd_pid() {
@@ -103,7 +101,6 @@ containerd_pid() {
   pid="$(cat "$CONTAINERD_PIDFILE" 2>/dev/null || true)"
   if is_process "$pid" containerd; then echo "$pid"; fi
 }
-
 
 # Stops this engine's dockerd and then its containerd, if either runs.
 stop_engine() {
@@ -201,19 +198,8 @@ remove_bridge() {
 
 # --- engine lifecycle ---------------------------------------------------------
 
-# Waits up to $1 seconds for the engine to answer over TLS. Gives up early if its
-# dockerd is gone (after a short grace period for setsid and nohup).
-wait_for_engine() {
-  local start=$SECONDS
-  while ((SECONDS - start < $1)); do
-    engine_answers && return 0
-    if ((SECONDS - start >= 3)) && [[ -z "$(dockerd_pid)" ]]; then
-      return 1
-    fi
-    sleep 0.5
-  done
-  engine_answers
-}
+# Waits up to $1 seconds for the engine to answer (gives up early if its dockerd died).
+wait_for_engine() { wait_for_service "$1" engine_answers dockerd_pid; }
 
 # Starts dockerd in its own session, immune to hangups, so it outlives this
 # script and the shell that ran it.

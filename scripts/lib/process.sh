@@ -41,3 +41,18 @@ stop_process() {
   fi
   return 0
 }
+
+# Waits up to $1 seconds for command $2 to succeed. Gives up early when command $3 prints no
+# pid (the daemon died), after a short grace period for a launch still on its way through
+# setsid and nohup.
+wait_for_service() {
+  local start=$SECONDS
+  while ((SECONDS - start < $1)); do
+    "$2" && return 0
+    if ((SECONDS - start >= 3)) && [[ -z "$("$3")" ]]; then
+      return 1
+    fi
+    sleep 0.5
+  done
+  "$2"
+}
