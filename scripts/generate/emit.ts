@@ -118,8 +118,13 @@ function resultType(o: OperationModel): string {
   }
 }
 
+/** Required in every API version that has the operation (else optional in the type; checked at run time). */
+function alwaysRequired(o: OperationModel, p: ParamModel): boolean {
+  return p.required && p.since === o.since && p.until === undefined;
+}
+
 function hasRequired(o: OperationModel, skipPath: boolean): boolean {
-  return o.params.some((p) => p.required && !(skipPath && p.in === 'path'));
+  return o.params.some((p) => alwaysRequired(o, p) && !(skipPath && p.in === 'path'));
 }
 
 function apiFile(ops: OperationModel[], first: string): string {
@@ -138,7 +143,7 @@ function apiFile(ops: OperationModel[], first: string): string {
   }
   const out: string[] = [];
   for (const o of ops) {
-    const lines = o.params.map((p) => `  ${versionDoc(p, first)}${propKey(p.name)}${p.required ? '' : '?'}: ${paramTsType(p)};`);
+    const lines = o.params.map((p) => `  ${versionDoc(p, first)}${propKey(p.name)}${alwaysRequired(o, p) ? '' : '?'}: ${paramTsType(p)};`);
     out.push(lines.length ? `export interface ${o.id}Params {\n${lines.join('\n')}\n}` : `export type ${o.id}Params = Record<string, never>;`);
     out.push(`export type ${o.id}Result = ${resultType(o)};`, '');
   }

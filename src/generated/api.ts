@@ -502,8 +502,8 @@ export interface PluginListParams {
 export type PluginListResult = Array<Plugin>;
 
 export interface GetPluginPrivilegesParams {
-  /** @until API 1.26 */ name: string;
-  /** @since API 1.27 */ remote: string;
+  /** @until API 1.26 */ name?: string;
+  /** @since API 1.27 */ remote?: string;
 }
 export type GetPluginPrivilegesResult = Array<PluginPrivilege>;
 
@@ -866,7 +866,7 @@ export interface Api {
   NetworkDisconnect(params: NetworkDisconnectParams, options?: CallOptions): Promise<NetworkDisconnectResult>;
   NetworkPrune(params?: NetworkPruneParams, options?: CallOptions): Promise<NetworkPruneResult>;
   PluginList(params?: PluginListParams, options?: CallOptions): Promise<PluginListResult>;
-  GetPluginPrivileges(params: GetPluginPrivilegesParams, options?: CallOptions): Promise<GetPluginPrivilegesResult>;
+  GetPluginPrivileges(params?: GetPluginPrivilegesParams, options?: CallOptions): Promise<GetPluginPrivilegesResult>;
   PluginPull(params: PluginPullParams, options?: CallOptions): Promise<PluginPullResult>;
   PluginInspect(params: PluginInspectParams, options?: CallOptions): Promise<PluginInspectResult>;
   PluginDelete(params: PluginDeleteParams, options?: CallOptions): Promise<PluginDeleteResult>;

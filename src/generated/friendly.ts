@@ -231,7 +231,7 @@ export interface NetworksApi {
 
 export interface PluginsApi {
   list(params?: A.PluginListParams, options?: CallOptions): Promise<A.PluginListResult>;
-  privileges(params: A.GetPluginPrivilegesParams, options?: CallOptions): Promise<A.GetPluginPrivilegesResult>;
+  privileges(params?: A.GetPluginPrivilegesParams, options?: CallOptions): Promise<A.GetPluginPrivilegesResult>;
   pull(params: A.PluginPullParams, options?: CallOptions): Promise<A.PluginPullResult>;
   inspect(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.PluginInspectResult>;
   remove(name: string, params?: Omit<A.PluginDeleteParams, 'name'>, options?: CallOptions): Promise<A.PluginDeleteResult>;

@@ -13,7 +13,7 @@ import type { PreparedOperation } from './prepare.js';
 import { prepareOperation } from './prepare.js';
 import { drain, errorFromResponse, normalizeHeaders, readText } from './response.js';
 import type { CallOptions, HijackedConnection, ResponseStream } from './types.js';
-import { validateParams } from './validate.js';
+import { checkRequired, validateParams } from './validate.js';
 import { Duplex, type Readable } from 'node:stream';
 
 const TIMEOUT = Symbol('dockhand.timeout');
@@ -63,6 +63,7 @@ export class Requester {
     const params = validateParams(op, rawParams);
     const version = this.version ?? (await this.apiVersion(options));
     this.gate(op, params, version);
+    checkRequired(op, params, versionKey(version));
     const encoded = encodeRequest(op, version, params);
     if (options?.headers) addHeaders(op.id, encoded.headers, options.headers);
     const req: TransportRequest = { method: op.spec.method, path: encoded.path, headers: encoded.headers, body: encoded.body };

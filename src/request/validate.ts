@@ -83,9 +83,21 @@ export function validateParams(op: PreparedOperation, params: unknown): Record<s
     if (problem) throw new ValidationError(`${op.id}: parameter "${name}" ${problem}`, { operationId: op.id, parameter: name });
   }
   for (const p of op.required) {
-    if (params[p.name] === undefined) {
-      throw new ValidationError(`${op.id}: missing required parameter "${p.name}"`, { operationId: op.id, parameter: p.name });
-    }
+    // A parameter that not every version has is checked once the version is known.
+    if (params[p.name] === undefined && !op.versioned.has(p.name)) throw missing(op, p.name);
   }
   return params;
+}
+
+/** Parameters required in the API version in use (a required one may exist only in some versions). */
+export function checkRequired(op: PreparedOperation, params: Record<string, unknown>, version: number): void {
+  for (const p of op.required) {
+    const range = op.versioned.get(p.name);
+    if (!range || params[p.name] !== undefined) continue;
+    if (version >= range.since && version <= range.until) throw missing(op, p.name);
+  }
+}
+
+function missing(op: PreparedOperation, name: string): ValidationError {
+  return new ValidationError(`${op.id}: missing required parameter "${name}"`, { operationId: op.id, parameter: name });
 }

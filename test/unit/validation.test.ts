@@ -92,3 +92,17 @@ describe('client options', () => {
     expect(new Docker({ host: 'https://[::1]:3000' }).address).toBe('https://[::1]:3000');
   });
 });
+
+describe('parameters required in some versions only', () => {
+  it('asks for the one the version in use has (GetPluginPrivileges: name until 1.26, remote from 1.27)', async () => {
+    const transport = new FakeTransport(() => json([]));
+    const d41 = new Docker({ transport, apiVersion: '1.41' });
+    await d41.plugins.privileges({ remote: 'x/plugin' });
+    await expect(d41.plugins.privileges({})).rejects.toMatchObject({ name: 'ValidationError', parameter: 'remote' });
+    await expect(d41.plugins.privileges({ name: 'x/plugin' })).rejects.toMatchObject({ name: 'ApiVersionError', parameter: 'name' });
+    const d26 = new Docker({ transport, apiVersion: '1.26' });
+    await d26.plugins.privileges({ name: 'x/plugin' });
+    await expect(d26.plugins.privileges({})).rejects.toMatchObject({ name: 'ValidationError', parameter: 'name' });
+    expect(transport.calls.map((c) => c.path)).toEqual(['/v1.41/plugins/privileges?remote=x%2Fplugin', '/v1.26/plugins/privileges?name=x%2Fplugin']);
+  });
+});
