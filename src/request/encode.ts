@@ -6,8 +6,11 @@ import type { PreparedOperation } from './prepare.js';
 
 /** Percent-encodes a path parameter, `/` included: `../images/json` stays inside its segment. */
 export function encodePathSegment(value: string): string {
-  return encodeURIComponent(value);
+  // Ids and plain names need no encoding: skip the work on the hot path.
+  return SAFE_SEGMENT.test(value) ? value : encodeURIComponent(value);
 }
+
+const SAFE_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
 
 /** Filters: a single value becomes a one-item list, as the engine wants `map[string][]string`. */
 export function normalizeFilters(filters: Record<string, unknown>): Record<string, unknown> {

@@ -111,13 +111,7 @@ export class Requester {
     const timeout = options?.timeout ?? this.defaultTimeout;
     if (signal?.aborted) throw abortError(operationId, signal.reason);
     const timed = timeout !== undefined && timeout > 0;
-    if (!signal && !timed) {
-      try {
-        return await this.transport.request(req);
-      } catch (err) {
-        throw this.failure(operationId, err, undefined);
-      }
-    }
+    if (!signal && !timed) return this.transport.request(req).catch((err: unknown) => Promise.reject(this.failure(operationId, err, undefined)));
     const controller = new AbortController();
     req.signal = controller.signal;
     let body: Readable | undefined;

@@ -34,15 +34,17 @@ export class UndiciTransport implements Transport {
     return new UndiciTransport(endpoint, connectTimeout, pool);
   }
 
-  async request(r: TransportRequest): Promise<TransportResponse> {
-    const res = await this.pool.request({
-      method: r.method as 'GET',
-      path: r.path,
-      headers: r.headers,
-      body: r.body as never,
-      ...(r.signal ? { signal: r.signal } : {}),
-    });
-    return { statusCode: res.statusCode, headers: res.headers, body: res.body };
+  request(r: TransportRequest): Promise<TransportResponse> {
+    // undici's answer already has the shape of a TransportResponse: hand it over as it is.
+    const options: Parameters<Pool['request']>[0] = { method: r.method as 'GET', path: r.path };
+    // Only what is there: every option given costs undici a look.
+    for (const _ in r.headers) {
+      options.headers = r.headers;
+      break;
+    }
+    if (r.body !== undefined) options.body = r.body as never;
+    if (r.signal) options.signal = r.signal;
+    return this.pool.request(options);
   }
 
   upgrade(r: TransportRequest): Promise<UpgradeResult | TransportResponse> {
