@@ -1,5 +1,5 @@
 // A short tour of dockhand against the local engine: `npm run demo` runs it.
-// It creates one labelled container, runs it to completion, and removes it.
+// It creates two labelled containers (one runs to completion, one serves an exec) and removes them.
 import { ApiVersionError, Docker, NotFoundError } from 'dockhand';
 
 const docker = new Docker(); // DOCKER_HOST, else unix:///var/run/docker.sock
@@ -30,6 +30,18 @@ try {
 
   const state = (await docker.containers.inspect(id)).State;
   console.log(`inspected   status=${state.Status} exitCode=${state.ExitCode} finished=${state.FinishedAt}`);
+
+  const logs = await docker.containers.logs(id).text();
+  console.log(`its logs    ${JSON.stringify(logs.stdout)} (demultiplexed: stderr ${JSON.stringify(logs.stderr)})`);
+
+  const sidecar = await docker.containers.create({ body: { Image: image, Cmd: ['sleep', '30'], Labels: { 'dockhand.demo': 'true' } } });
+  try {
+    await docker.containers.start(sidecar.Id);
+    const run = await docker.containers.exec(sidecar.Id, { Cmd: ['sh', '-c', 'tr a-z A-Z; echo done >&2; exit 3'], stdin: 'piped through exec\n' });
+    console.log(`exec        exit ${run.exitCode}, stdout ${JSON.stringify(run.stdout)}, stderr ${JSON.stringify(run.stderr)}`);
+  } finally {
+    await docker.containers.remove(sidecar.Id, { force: true });
+  }
 
   const mine = await docker.containers.list({ all: true, filters: { label: ['dockhand.demo=true'] } });
   console.log(`listed      ${mine.length} container(s) labelled dockhand.demo=true`);
