@@ -18,11 +18,10 @@ const OP = 'ImageBuild';
 
 type IgnoreFactory = (options?: { ignorecase?: boolean }) => Ignore;
 /**
- * The module is CommonJS: its export is the factory, which is also its own `default`. From ESM
- * the default import is the exports object, from CJS (esModuleInterop) the factory: `.default`
- * is the factory either way.
+ * @balena/dockerignore, loaded when a build context is first read. The module is CommonJS: its
+ * export is the factory, which is also its own `default`, so `.default` is the factory from ESM
+ * and CommonJS alike.
  */
-/** @balena/dockerignore, loaded when a build context is first read. */
 async function loadDockerignore(): Promise<IgnoreFactory> {
   const m = (await import('@balena/dockerignore')) as unknown as { default?: IgnoreFactory } & IgnoreFactory;
   return m.default ?? m;
