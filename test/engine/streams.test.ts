@@ -582,7 +582,9 @@ describe('events', () => {
     await sleep(1000 - (Date.now() % 1000) + 20);
     const before = Date.now();
     const id = await created.createContainer({ Labels: { ...labels(), 'dockhand.events': tag } });
-    const until = new Date();
+    // A few ms after the create answer: `until` is sent with milliseconds while the event's time has
+    // nanoseconds, so an event in the same millisecond as a truncated Date.now() could fall after it.
+    const until = new Date(Date.now() + 5);
     // the precondition of this check: the create event happened in the second `until` is in
     expect(Math.floor(until.getTime() / 1000)).toBe(Math.floor(before / 1000));
     const events = await docker.system.events({ since, until, filters: { label: [`dockhand.events=${tag}`] } }).toArray();
