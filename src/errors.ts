@@ -3,23 +3,114 @@
  * Errors never carry request headers or bodies, so credentials cannot leak through them.
  */
 
+/**
+ * Every `code` a DockerError can have, one list (README.md's error table lists each). Codes of
+ * other statuses than the mapped ones are `HTTP_<status>`, e.g. `HTTP_418`.
+ */
+export const DOCKER_ERROR_CODES = [
+  'DOCKER_ERROR',
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'SERVER_ERROR',
+  'UNEXPECTED_REDIRECT',
+  'CONNECTION',
+  'API_VERSION',
+  'VALIDATION',
+  'ABORTED',
+  'TIMEOUT',
+  'CLOSED',
+  'REQUEST_FAILED',
+  'UPLOAD_FAILED',
+  'BAD_RESPONSE',
+  'BODY_TOO_LARGE',
+  'STREAM_ERROR',
+  'STREAM_FORMAT',
+  'STREAM_FAILED',
+  'STREAM_TRUNCATED',
+  'STREAM_CONSUMED',
+  'BUILD_CONTEXT',
+  'FILE_CHANGED',
+  'UNSAFE_ARCHIVE',
+  'COPY_CONFLICT',
+  'CREDENTIAL_HELPER',
+  'CREDENTIALS_NOT_FOUND',
+] as const;
+
+/** A DockerError's `code`: one of DOCKER_ERROR_CODES, or `HTTP_<status>` for an unmapped status. */
+export type DockerErrorCode = (typeof DOCKER_ERROR_CODES)[number] | `HTTP_${number}`;
+
+/** Longest `message` kept; the rest is cut (an engine may send a 1 MiB error message). */
+export const MAX_ERROR_MESSAGE = 4096;
+
+/** The message, cut to MAX_ERROR_MESSAGE characters (never inside a surrogate pair) with a note of what was cut. */
+function capMessage(message: string): string {
+  if (message.length <= MAX_ERROR_MESSAGE) return message;
+  let keep = MAX_ERROR_MESSAGE;
+  const last = message.charCodeAt(keep - 1);
+  if (last >= 0xd800 && last <= 0xdbff) keep--;
+  return `${message.slice(0, keep)}… (${message.length - keep} more characters)`;
+}
+
+/**
+ * Names of parameters and options whose values are credentials (passwords, tokens, auth headers,
+ * secrets): an error names them but never shows their value.
+ */
+const SECRET_NAME = /pass(?:word|phrase)?|auth(?!or)|token|secret|credential|x-registry|unlock.?key|private.?key/i;
+
+/** True for a parameter or option name whose value must never appear in an error. */
+export function isSecretName(name: string | undefined): boolean {
+  return name !== undefined && SECRET_NAME.test(name);
+}
+
+const SHOWN_STRING = 64;
+
+/**
+ * A value as error messages show it: the one way errors echo a value. Objects and arrays by their
+ * kind only; short primitives with their value, unless `secret`, when only the type is said.
+ */
+export function describeValue(value: unknown, secret = false): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return 'a Buffer';
+  const type = typeof value;
+  if (type === 'object') return 'an object';
+  if (type === 'function') return 'a function';
+  if (type === 'symbol') return 'a symbol';
+  if (secret && type !== 'boolean') return `a ${type} (value not shown)`;
+  if (type === 'string') {
+    const s = value as string;
+    return `string ${JSON.stringify(s.length > SHOWN_STRING ? `${s.slice(0, SHOWN_STRING)}…` : s)}`;
+  }
+  return `${type} ${String(value)}`;
+}
+
+/** A URL as errors show it: a password in its user info (`user:password@`) becomes `***`. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/]*@/i, '$1:***@');
+}
+
 export interface DockerErrorDetails {
-  code?: string;
+  code?: DockerErrorCode;
   statusCode?: number;
   operationId?: string;
   cause?: unknown;
 }
 
 export class DockerError extends Error {
-  /** Stable machine-readable code, e.g. `NOT_FOUND`, `CONFLICT`, `CONNECTION`. */
-  readonly code: string;
+  /** Stable machine-readable code, e.g. `NOT_FOUND`, `CONFLICT`, `CONNECTION` (see DOCKER_ERROR_CODES). */
+  readonly code: DockerErrorCode;
   /** HTTP status of the engine's answer, when there was one. */
   readonly statusCode: number | undefined;
   /** The operation that failed, e.g. `ContainerInspect`. */
   readonly operationId: string | undefined;
 
+  /** A message longer than MAX_ERROR_MESSAGE characters is cut, with a note of how much was. */
   constructor(message: string, details: DockerErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(capMessage(String(message)), details.cause === undefined ? undefined : { cause: details.cause });
     this.name = new.target.name;
     this.code = details.code ?? 'DOCKER_ERROR';
     this.statusCode = details.statusCode;

@@ -13,6 +13,9 @@ export {
   ValidationError,
   AbortError,
   type ConnectionAttempt,
+  DOCKER_ERROR_CODES,
+  MAX_ERROR_MESSAGE,
+  type DockerErrorCode,
   type DockerErrorDetails,
 } from './errors.js';
 export { StreamError, StreamFormatError, FrameParser, demux, type Frame, type StreamName } from './streams/demux.js';

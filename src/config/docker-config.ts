@@ -44,6 +44,8 @@ export function readConfigFile(env: Env): ConfigFile {
     const parsed = JSON.parse(text) as unknown;
     return parsed && typeof parsed === 'object' ? (parsed as ConfigFile) : {};
   } catch (err) {
-    throw new ValidationError(`${path} is not valid JSON: ${(err as Error).message}`, { parameter: 'DOCKER_CONFIG', cause: err });
+    // V8 quotes the text around a syntax error, which may be a stored credential: say where only.
+    const why = (err as Error).message.replace(/,\s*".*"(?:\.\.\.)? is not valid JSON$/s, '');
+    throw new ValidationError(`${path} is not valid JSON: ${why}`, { parameter: 'DOCKER_CONFIG' });
   }
 }

@@ -1,15 +1,17 @@
 /** Checks a call's parameters against the operation table before anything is sent. */
 import { Readable } from 'node:stream';
-import { ValidationError } from '../errors.js';
+import { describeValue, isSecretName, ValidationError } from '../errors.js';
 import type { ParamSpec } from './operation.js';
 import type { PreparedOperation } from './prepare.js';
 
 const UNSAFE_HEADER = /[\r\n\0]/;
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+/** Operations whose whole body is a credential (login, secrets, the swarm's unlock key). */
+const SECRET_BODIES = new Set(['SystemAuth', 'SecretCreate', 'SecretUpdate', 'SwarmUnlock']);
+
+/** True when `name`'s value in `op` must never appear in an error (see describeValue). */
+function isSecret(op: PreparedOperation, p: ParamSpec | undefined, name: string): boolean {
+  return isSecretName(name) || (p?.in === 'body' && SECRET_BODIES.has(op.id));
 }
 
 function isUpload(value: unknown): boolean {
@@ -25,7 +27,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
-function typeProblem(p: ParamSpec, value: unknown): string | undefined {
+function typeProblem(p: ParamSpec, value: unknown, secret: boolean): string | undefined {
+  const describe = (v: unknown): string => describeValue(v, secret);
   if (p.in === 'body') {
     if (p.type === 'binary') return isUpload(value) ? undefined : `must be a Buffer, string, Readable or AsyncIterable, not ${describe(value)}`;
     return typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && !(value instanceof Readable)
@@ -59,17 +62,29 @@ function typeProblem(p: ParamSpec, value: unknown): string | undefined {
   }
 }
 
-function enumProblem(p: ParamSpec, value: unknown): string | undefined {
+function enumProblem(p: ParamSpec, value: unknown, secret: boolean): string | undefined {
   if (!p.enum) return undefined;
   const values = Array.isArray(value) ? value : [value];
   const bad = values.find((v) => !p.enum!.includes(v as string));
-  return bad === undefined ? undefined : `must be one of ${p.enum.map((e) => JSON.stringify(e)).join(', ')}, not ${JSON.stringify(bad)}`;
+  return bad === undefined ? undefined : `must be one of ${p.enum.map((e) => JSON.stringify(e)).join(', ')}, not ${describeValue(bad, secret)}`;
 }
 
-export function validateParams(op: PreparedOperation, params: unknown): Record<string, unknown> {
+/** Secrets' and configs' `Data` is base64 text: anything else is refused here, its value never shown. */
+function bodyFieldProblem(op: PreparedOperation, p: ParamSpec, value: unknown): string | undefined {
+  if (p.in !== 'body' || (op.id !== 'SecretCreate' && op.id !== 'ConfigCreate') || !isPlainObject(value)) return undefined;
+  const data = value.Data;
+  if (data === undefined || typeof data === 'string') return undefined;
+  return `field "Data" must be a base64 string (e.g. Buffer.from(text).toString('base64')), not ${describeValue(data, op.id === 'SecretCreate')}`;
+}
+
+/**
+ * Checks types, names and enums of a call's parameters. `filledLater` names parameters that may
+ * be missing now because dockhand adds them after validation (registry credentials).
+ */
+export function validateParams(op: PreparedOperation, params: unknown, filledLater?: ReadonlySet<string>): Record<string, unknown> {
   if (params === undefined || params === null) params = {};
   if (!isPlainObject(params)) {
-    throw new ValidationError(`${op.id}: parameters must be an object, not ${describe(params)}`, { operationId: op.id });
+    throw new ValidationError(`${op.id}: parameters must be an object, not ${describeValue(params, SECRET_BODIES.has(op.id))}`, { operationId: op.id });
   }
   for (const name of Object.keys(params)) {
     const value = params[name];
@@ -79,12 +94,13 @@ export function validateParams(op: PreparedOperation, params: unknown): Record<s
       const known = [...op.params.keys()].join(', ') || 'none';
       throw new ValidationError(`${op.id}: unknown parameter "${name}" (known: ${known})`, { operationId: op.id, parameter: name });
     }
-    const problem = typeProblem(p, value) ?? enumProblem(p, value);
+    const secret = isSecret(op, p, name);
+    const problem = typeProblem(p, value, secret) ?? enumProblem(p, value, secret) ?? bodyFieldProblem(op, p, value);
     if (problem) throw new ValidationError(`${op.id}: parameter "${name}" ${problem}`, { operationId: op.id, parameter: name });
   }
   for (const p of op.required) {
     // A parameter that not every version has is checked once the version is known.
-    if (params[p.name] === undefined && !op.versioned.has(p.name)) throw missing(op, p.name);
+    if (params[p.name] === undefined && !op.versioned.has(p.name) && !filledLater?.has(p.name)) throw missing(op, p.name);
   }
   return params;
 }

@@ -1,10 +1,10 @@
 /** Builds the transport for one endpoint: unix/tcp/http/https (auto, node or undici) or ssh. */
-import { ValidationError } from '../errors.js';
+import { redactUrl, ValidationError } from '../errors.js';
 import { AutoTransport } from './auto.js';
 import { parseHost, type TlsOptions } from './host.js';
 import { NodeHttpTransport } from './node-http.js';
 import { parseSshHost, SshDialer } from './ssh.js';
-import type { Transport } from './types.js';
+import { DEFAULT_LIMITS, type ConnectionLimits, type Transport } from './types.js';
 import { UndiciTransport } from './undici.js';
 
 export type TransportKind = 'auto' | 'node' | 'undici';
@@ -16,11 +16,12 @@ export interface TransportSettings {
   undiciAfter: number;
   /** Environment for programs dockhand runs (ssh). */
   env?: NodeJS.ProcessEnv;
+  limits?: ConnectionLimits;
 }
 
-function lazyUndici(endpoint: ReturnType<typeof parseHost>, connectTimeout: number): Transport {
+function lazyUndici(endpoint: ReturnType<typeof parseHost>, connectTimeout: number, limits: ConnectionLimits): Transport {
   let ready: Promise<UndiciTransport> | undefined;
-  const get = () => (ready ??= UndiciTransport.create(endpoint, connectTimeout));
+  const get = () => (ready ??= UndiciTransport.create(endpoint, connectTimeout, limits));
   return {
     address: endpoint.address,
     request: async (r) => (await get()).request(r),
@@ -34,12 +35,12 @@ function lazyUndici(endpoint: ReturnType<typeof parseHost>, connectTimeout: numb
 export function createTransport(host: string, tls: TlsOptions | undefined, settings: TransportSettings): Transport {
   if (host.startsWith('ssh://')) {
     const target = parseSshHost(host);
-    if (!target) throw new ValidationError(`host "${host}" is not an ssh URL like ssh://user@host:22`, { parameter: 'host' });
+    if (!target) throw new ValidationError(`host "${redactUrl(host)}" is not an ssh URL like ssh://user@host:22`, { parameter: 'host' });
     const dialer = new SshDialer(target, settings.env);
     // Connections are ssh channels: node:http carries them (undici wants real sockets).
     const transport = new NodeHttpTransport(
       { address: host.replace(/\/$/, ''), protocol: 'http:', hostname: 'localhost', port: 80, createConnection: () => dialer.connect() },
-      { connectTimeout: settings.connectTimeout },
+      { connectTimeout: settings.connectTimeout, limits: settings.limits ?? DEFAULT_LIMITS },
     );
     return {
       address: transport.address,
@@ -52,12 +53,13 @@ export function createTransport(host: string, tls: TlsOptions | undefined, setti
     };
   }
   const endpoint = parseHost(host, tls);
+  const limits = settings.limits ?? DEFAULT_LIMITS;
   switch (settings.kind) {
     case 'node':
-      return new NodeHttpTransport(endpoint, { connectTimeout: settings.connectTimeout });
+      return new NodeHttpTransport(endpoint, { connectTimeout: settings.connectTimeout, limits });
     case 'undici':
-      return lazyUndici(endpoint, settings.connectTimeout);
+      return lazyUndici(endpoint, settings.connectTimeout, limits);
     default:
-      return new AutoTransport(endpoint, settings.connectTimeout, settings.undiciAfter);
+      return new AutoTransport(endpoint, settings.connectTimeout, settings.undiciAfter, limits);
   }
 }

@@ -1,5 +1,5 @@
 /** Parses the `host` option (or DOCKER_HOST) into where and how to connect. */
-import { ValidationError } from '../errors.js';
+import { redactUrl, ValidationError } from '../errors.js';
 
 export interface TlsOptions {
   /** CA certificate(s) (PEM) the engine's certificate must chain to. */
@@ -43,7 +43,7 @@ export function tlsConnectOptions(tls: TlsOptions | undefined): Record<string, u
 
 export function parseHost(host: string, tls?: TlsOptions): Endpoint {
   const fail = (why: string): never => {
-    throw new ValidationError(`host "${host}" ${why}`, { parameter: 'host' });
+    throw new ValidationError(`host "${redactUrl(host)}" ${why}`, { parameter: 'host' });
   };
   if (/[\r\n\0]/.test(host)) fail('contains a control character');
   if (host.startsWith('unix://')) {

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
@@ -5,12 +7,16 @@ import {
   ApiVersionError,
   BadRequestError,
   ConflictError,
+  DOCKER_ERROR_CODES,
   Docker,
   DockerError,
   ForbiddenError,
+  MAX_ERROR_MESSAGE,
   NotFoundError,
   ServerError,
   UnauthorizedError,
+  ValidationError,
+  type DockerErrorCode,
 } from '../../src/index.js';
 import { MAX_ERROR_BODY } from '../../src/request/response.js';
 import { FakeTransport, json, type FakeAnswer } from '../support/fake-transport.js';
@@ -55,7 +61,8 @@ describe('error mapping', () => {
     });
     const err = (await docker(() => ({ status: 500, body: huge })).system.info().catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(ServerError);
-    expect(err.message.length).toBe(MAX_ERROR_BODY);
+    // 1 MiB read, and the message cut to MAX_ERROR_MESSAGE characters
+    expect(err.message).toBe(`${'x'.repeat(MAX_ERROR_MESSAGE)}… (${MAX_ERROR_BODY - MAX_ERROR_MESSAGE} more characters)`);
     expect(produced).toBeLessThan(8 * MAX_ERROR_BODY);
   });
 
@@ -122,5 +129,91 @@ describe('cancelling', () => {
     expect(err).toBeInstanceOf(AbortError);
     expect(err).toMatchObject({ code: 'TIMEOUT', timedOut: true, operationId: 'SystemInfo' });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('error codes', () => {
+  const root = join(import.meta.dirname, '../..');
+  const sources = (readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' }) as string[])
+    .filter((f) => f.endsWith('.ts') && !f.startsWith('generated'))
+    .map((f) => ({ file: f, text: readFileSync(join(root, 'src', f), 'utf8') }));
+
+  /** Every quoted code in a `code: ...` expression of src/, except on plain Errors (ESSH, CONNECT_TIMEOUT: internal). */
+  function codesInSource(): Map<string, string> {
+    const found = new Map<string, string>();
+    for (const { file, text } of sources) {
+      for (const line of text.split('\n')) {
+        if (/Object\.assign\(new Error\(/.test(line)) continue;
+        for (const m of line.matchAll(/\bcode:\s*([^,}\n]*)/g)) {
+          for (const lit of m[1]!.matchAll(/'([A-Z][A-Z0-9_]*)'/g)) found.set(lit[1]!, file);
+        }
+      }
+    }
+    return found;
+  }
+
+  it('lists every code src/ produces in DOCKER_ERROR_CODES', () => {
+    const found = codesInSource();
+    expect(found.size).toBeGreaterThan(15); // the scan works
+    const missing = [...found].filter(([code]) => !(DOCKER_ERROR_CODES as readonly string[]).includes(code)).map(([c, f]) => `${c} (${f})`);
+    expect(missing).toEqual([]);
+  });
+
+  it('keeps ESSH and CONNECT_TIMEOUT on plain Errors, never as DockerError codes', () => {
+    for (const internal of ['ESSH', 'CONNECT_TIMEOUT']) {
+      expect(DOCKER_ERROR_CODES as readonly string[]).not.toContain(internal);
+      for (const { text } of sources) {
+        for (const line of text.split('\n')) if (line.includes(`code: '${internal}'`)) expect(line).toMatch(/Object\.assign\(new Error\(/);
+      }
+    }
+  });
+
+  it("lists every code in README.md's error table, and nothing else", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Errors\n'), readme.indexOf('\n## ', readme.indexOf('\n## Errors\n') + 5));
+    const rows = [...section.matchAll(/^\| `([A-Z_<>a-z]+)` \| `(\w+)` \| (.+) \|$/gm)].map((m) => m[1]!);
+    expect(new Set(rows)).toEqual(new Set([...DOCKER_ERROR_CODES, 'HTTP_<status>']));
+    expect(rows).toHaveLength(DOCKER_ERROR_CODES.length + 1);
+  });
+
+  it('has no duplicates, and the type accepts exactly the listed codes and HTTP_<number>', () => {
+    expect(new Set(DOCKER_ERROR_CODES).size).toBe(DOCKER_ERROR_CODES.length);
+    const ok: DockerErrorCode[] = ['NOT_FOUND', 'HTTP_418', ...DOCKER_ERROR_CODES];
+    expect(ok.length).toBeGreaterThan(2);
+    // @ts-expect-error a code not in the union does not compile
+    const bad = new DockerError('x', { code: 'NOT_A_CODE' });
+    // @ts-expect-error HTTP_ takes a number
+    const badHttp: DockerErrorCode = 'HTTP_teapot';
+    expect([bad.code, badHttp]).toEqual(['NOT_A_CODE', 'HTTP_teapot']);
+    expect(new DockerError('x').code).toBe('DOCKER_ERROR');
+  });
+});
+
+describe('error messages', () => {
+  it('cuts a message longer than MAX_ERROR_MESSAGE characters, saying how much was cut', () => {
+    const huge = 'y'.repeat(1024 * 1024);
+    const err = new DockerError(huge, { code: 'SERVER_ERROR' });
+    expect(MAX_ERROR_MESSAGE).toBe(4096);
+    expect(err.message).toBe(`${'y'.repeat(4096)}… (${1024 * 1024 - 4096} more characters)`);
+    expect(err.message.length).toBeLessThan(4200);
+    expect(String(err).length).toBeLessThan(4300);
+    // subclasses too
+    expect(new ValidationError('v'.repeat(5000)).message).toMatch(/^v{4096}… \(904 more characters\)$/);
+  });
+
+  it('keeps messages up to the limit as they are, and never cuts a surrogate pair in half', () => {
+    const exact = 'z'.repeat(MAX_ERROR_MESSAGE);
+    expect(new DockerError(exact).message).toBe(exact);
+    const emoji = `${'a'.repeat(MAX_ERROR_MESSAGE - 1)}😀tail`;
+    const cut = new DockerError(emoji).message;
+    expect(cut).toBe(`${'a'.repeat(MAX_ERROR_MESSAGE - 1)}… (6 more characters)`);
+  });
+
+  it("caps an engine's 1 MiB JSON error message", async () => {
+    const message = 'm'.repeat(MAX_ERROR_BODY - 100);
+    const err = (await docker(() => json({ message }, 404)).containers.inspect('x').catch((e: unknown) => e)) as NotFoundError;
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(err.message.length).toBeLessThan(MAX_ERROR_MESSAGE + 40);
+    expect(err.message).toMatch(/… \(\d+ more characters\)$/);
   });
 });
