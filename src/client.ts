@@ -11,8 +11,9 @@ import { chooseEndpoint } from './config/endpoint.js';
 import { createTransport, type TransportKind } from './transport/create.js';
 import { parseHost, type TlsOptions } from './transport/host.js';
 import { ProbingTransport } from './transport/probing.js';
-import type { Transport } from './transport/types.js';
+import { DEFAULT_LIMITS, type Transport } from './transport/types.js';
 import { checkPinnedVersion } from './version.js';
+import { validateDockerOptions } from './config/options.js';
 
 export interface DockerOptions {
   /**
@@ -41,6 +42,16 @@ export interface DockerOptions {
    * that off.
    */
   credentials?: false;
+  /**
+   * Connections for ordinary calls, per client (default 64); more calls wait in a queue.
+   * Streams (logs, events, pulls, archives) and hijacked connections are counted apart, so
+   * followed streams never starve ordinary calls.
+   */
+  maxConnections?: number;
+  /** Connections for streams and hijacked connections, per client (default 1024); more wait. */
+  maxStreams?: number;
+  /** Largest JSON answer read, in bytes (default 64 MiB); a larger one fails with BODY_TOO_LARGE. */
+  maxJsonBody?: number;
   /** Environment to read DOCKER_* variables from (default process.env). */
   env?: Record<string, string | undefined>;
 }
@@ -67,11 +78,11 @@ export class Docker {
   private readonly where: () => Promise<EndpointInfo>;
 
   constructor(options: DockerOptions = {}) {
+    options = validateDockerOptions(options);
     const env = options.env ?? process.env;
     const connectTimeout = options.connectTimeout ?? 30_000;
     const pinnedRaw = options.apiVersion ?? (env.DOCKER_API_VERSION || undefined);
     const pinned = pinnedRaw === undefined ? undefined : checkPinnedVersion(pinnedRaw, options.apiVersion !== undefined ? 'apiVersion' : 'DOCKER_API_VERSION');
-    if (options.timeout !== undefined && !(options.timeout >= 0)) throw new ValidationError('timeout must be a number of milliseconds >= 0', { parameter: 'timeout' });
     let transport: Transport;
     if (typeof options.transport === 'object') {
       transport = options.transport;
@@ -81,7 +92,8 @@ export class Docker {
       if (kind !== 'auto' && kind !== 'node' && kind !== 'undici') {
         throw new ValidationError(`transport must be 'auto', 'node', 'undici' or a Transport, not ${JSON.stringify(kind)}`, { parameter: 'transport' });
       }
-      const settings = { kind, connectTimeout, undiciAfter: UNDICI_AFTER, env: { ...process.env, ...env } };
+      const limits = { maxConnections: options.maxConnections ?? DEFAULT_LIMITS.maxConnections, maxStreams: options.maxStreams ?? DEFAULT_LIMITS.maxStreams };
+      const settings = { kind, connectTimeout, undiciAfter: UNDICI_AFTER, env: { ...process.env, ...env }, limits };
       const { candidates } = chooseEndpoint({ host: options.host, tls: options.tls, context: options.context }, env);
       if (candidates.length === 1) {
         const only = candidates[0]!;
@@ -99,7 +111,11 @@ export class Docker {
         };
       }
     }
-    this.requester = new Requester(transport, pinned, options.timeout, options.credentials === false ? undefined : new CredentialStore(env));
+    this.requester = new Requester(transport, pinned, {
+      defaultTimeout: options.timeout,
+      credentials: options.credentials === false ? undefined : new CredentialStore(env),
+      maxJsonBody: options.maxJsonBody,
+    });
 
     const requester = this.requester;
     const api: Record<string, (params?: unknown, opts?: CallOptions) => Promise<unknown>> = {};
@@ -150,8 +166,11 @@ export class Docker {
     return this.requester.apiVersion(options);
   }
 
-  /** Closes pooled connections. Hijacked connections are the caller's to end. */
+  /**
+   * Closes every connection: open streams and hijacked connections end with a DockerError
+   * `CLOSED`, calls in flight fail the same way, and so does every later call.
+   */
   close(): Promise<void> {
-    return this.requester.transport.close();
+    return this.requester.close();
   }
 }
