@@ -7,6 +7,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DockerError, NotFoundError, ValidationError } from '../errors.js';
+import { deadline, raceSignal } from '../request/abort.js';
 import type { CallOptions, ResponseHeaders, ResponseStream, UploadBody } from '../request/types.js';
 import { extractTar, packPath, packStream, walkTree } from '../streams/tar.js';
 import type { OperationContext } from './context.js';
@@ -166,7 +167,15 @@ export async function copyTo(ctx: OperationContext, id: string, localPath: strin
   need(id, 'id', 'copyTo', 'PutContainerArchive');
   need(localPath, 'localPath', 'copyTo', 'PutContainerArchive');
   need(containerPath, 'containerPath', 'copyTo', 'PutContainerArchive');
-  const opts = checkOptions(options, 'copyTo');
+  const run = deadline(checkOptions(options, 'copyTo'));
+  try {
+    await raceSignal(copyToWithin(ctx, id, localPath, containerPath, run.options), run.signal, 'PutContainerArchive');
+  } finally {
+    run.done();
+  }
+}
+
+async function copyToWithin(ctx: OperationContext, id: string, localPath: string, containerPath: string, opts: CallOptions): Promise<void> {
 
   const local = trailing(localPath, path.sep === '/' ? '/' : '/\\');
   const src = path.resolve(localPath);
@@ -237,7 +246,15 @@ export async function copyFrom(ctx: OperationContext, id: string, containerPath:
   need(id, 'id', 'copyFrom', 'ContainerArchive');
   need(containerPath, 'containerPath', 'copyFrom', 'ContainerArchive');
   need(localPath, 'localPath', 'copyFrom', 'ContainerArchive');
-  const opts = checkOptions(options, 'copyFrom');
+  const run = deadline(checkOptions(options, 'copyFrom'));
+  try {
+    await raceSignal(copyFromWithin(ctx, id, containerPath, localPath, run.options), run.signal, 'ContainerArchive');
+  } finally {
+    run.done();
+  }
+}
+
+async function copyFromWithin(ctx: OperationContext, id: string, containerPath: string, localPath: string, opts: CallOptions): Promise<void> {
 
   const local = trailing(localPath, path.sep === '/' ? '/' : '/\\');
   const dst = path.resolve(localPath);

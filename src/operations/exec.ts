@@ -1,8 +1,9 @@
 /** `containers.exec`: run a command in a running container and get its exit code and output. */
 import { promises as streams, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ValidationError } from '../errors.js';
+import { DockerError, ValidationError } from '../errors.js';
 import type { ContainerExecParams } from '../generated/api.js';
+import { abortError, deadline } from '../request/abort.js';
 import type { CallOptions, UploadBody } from '../request/types.js';
 import type { HijackSession } from '../streams/session.js';
 import { startExec } from './attach.js';
@@ -22,33 +23,74 @@ export interface ExecResult {
   stderr: string;
 }
 
+/**
+ * How long the engine may take to record an exit code after the output ended. Past it, the
+ * process still runs: the output was cut (a dropped connection), not ended by the engine.
+ */
+const EXIT_GRACE_MS = 3000;
+
+/**
+ * The exit code of an exec whose output just ended. Polls ExecInspect (the engine may record the
+ * code a moment after the output ends), at most EXIT_GRACE_MS; a process still running then means
+ * the connection was cut: STREAM_TRUNCATED. The signal ends the wait with dockhand's AbortError.
+ */
+export async function execExitCode(ctx: OperationContext, id: string, options: CallOptions = {}): Promise<number> {
+  const until = Date.now() + EXIT_GRACE_MS;
+  let info: { Running?: boolean; ExitCode?: number | null };
+  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+    info = (await ctx.call('ExecInspect', { id }, options)) as typeof info;
+    if (!info.Running && typeof info.ExitCode === 'number') return info.ExitCode;
+    if (Date.now() >= until) break;
+    try {
+      await sleep(delay, undefined, options.signal ? { signal: options.signal } : undefined);
+    } catch (err) {
+      throw abortError('ExecInspect', options.signal?.reason, err);
+    }
+  }
+  if (info.Running) {
+    throw new DockerError(`exec ${id}: the output ended but the command still runs (the connection was closed before the engine ended it, or the command closed its output)`, {
+      code: 'STREAM_TRUNCATED',
+      operationId: 'ExecStart',
+    });
+  }
+  throw new DockerError(`exec ${id}: the engine reports no exit code for the finished command`, { code: 'BAD_RESPONSE', operationId: 'ExecInspect' });
+}
+
+/** Writes `input` to the session's stdin and ends it; a failing input closes the connection. */
 async function feed(session: HijackSession, input: UploadBody): Promise<void> {
   if (typeof input === 'string' || input instanceof Uint8Array) {
     session.stdin.end(input);
     return;
   }
   const source = input instanceof Readable ? input : Readable.from(input, { objectMode: false });
-  await streams.pipeline(source, session.stdin);
-}
-
-/** Waits for the engine to record the exit code (it may lag the end of the output briefly). */
-async function exitCodeOf(ctx: OperationContext, id: string, options: CallOptions): Promise<number> {
-  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-    const info = (await ctx.call('ExecInspect', { id }, options)) as { Running?: boolean; ExitCode?: number | null };
-    if (!info.Running && typeof info.ExitCode === 'number') return info.ExitCode;
-    await sleep(delay, undefined, options.signal ? { signal: options.signal } : undefined);
+  try {
+    await streams.pipeline(source, session.stdin);
+  } catch (err) {
+    // The process must not wait for more input forever: closing the connection gives it EOF.
+    session.close();
+    throw new DockerError(`ExecStart: the stdin stream failed: ${(err as Error)?.message ?? String(err)}`, { code: 'UPLOAD_FAILED', operationId: 'ExecStart', cause: err });
   }
 }
 
+/**
+ * Runs a command and collects its output and exit code. `timeout` and `signal` cover the whole
+ * run (create, start, output, exit code); a cut connection rejects instead of returning part of
+ * the output.
+ */
 export async function execInContainer(ctx: OperationContext, id: string, config: ExecOptions, options: CallOptions = {}): Promise<ExecResult> {
   if (!config || !Array.isArray(config.Cmd) || config.Cmd.length === 0 || config.Cmd.some((c) => typeof c !== 'string')) {
     throw new ValidationError('containers.exec: Cmd must be a non-empty array of strings', { operationId: 'ContainerExec', parameter: 'Cmd' });
   }
   const { stdin, ...rest } = config;
   const execConfig: ExecConfig = { ...rest, AttachStdin: stdin !== undefined, AttachStdout: true, AttachStderr: true };
-  const created = (await ctx.call('ContainerExec', { id, execConfig }, options)) as { Id: string };
-  const session = await startExec(ctx, created.Id, { Tty: config.Tty === true }, options);
-  const feeding = stdin === undefined ? (session.stdin.end(), Promise.resolve()) : feed(session, stdin);
-  const [output] = await Promise.all([session.text(), feeding]);
-  return { exitCode: await exitCodeOf(ctx, created.Id, options), ...output };
+  const run = deadline(options);
+  try {
+    const created = (await ctx.call('ContainerExec', { id, execConfig }, run.options)) as { Id: string };
+    const session = await startExec(ctx, created.Id, { Tty: config.Tty === true }, run.options, false);
+    const feeding = stdin === undefined ? (session.stdin.end(), Promise.resolve()) : feed(session, stdin);
+    const [output] = await Promise.all([session.text(), feeding]);
+    return { exitCode: await execExitCode(ctx, created.Id, run.options), ...output };
+  } finally {
+    run.done();
+  }
 }

@@ -4,31 +4,82 @@
  */
 import { needsCredentials, withCredentials } from '../auth/apply.js';
 import type { CredentialStore } from '../auth/credentials.js';
-import { AbortError, ApiVersionError, DockerError, ValidationError } from '../errors.js';
+import { ApiVersionError, ConnectionError, DockerError, ValidationError } from '../errors.js';
 import { connectionError, isConnectionFailure } from '../transport/connect-error.js';
 import type { Transport, TransportRequest, TransportResponse, UpgradeResult } from '../transport/types.js';
 import { negotiate, versionKey } from '../version.js';
 import { encodeRequest } from './encode.js';
 import type { PreparedOperation } from './prepare.js';
 import { prepareOperation } from './prepare.js';
-import { drain, errorFromResponse, normalizeHeaders, readText } from './response.js';
+import { validateCallOptions } from '../config/options.js';
+import { abortError, TIMEOUT } from './abort.js';
+import { drain, errorFromResponse, normalizeHeaders, readJsonText } from './response.js';
 import type { CallOptions, HijackedConnection, ResponseStream } from './types.js';
 import { checkRequired, validateParams } from './validate.js';
-import { Duplex, type Readable } from 'node:stream';
+import { Duplex, Readable } from 'node:stream';
 
-const TIMEOUT = Symbol('dockhand.timeout');
+/** Parameters dockhand fills in after validation (from the credential store). */
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['X-Registry-Auth', 'X-Registry-Config']);
+
+/** Largest JSON answer read by default: 64 MiB. */
+export const DEFAULT_MAX_JSON_BODY = 64 * 1024 * 1024;
+
+const ignore = (): void => undefined;
+
+/** Something `close()` ends: an open response stream or a hijacked connection. */
+interface Closable {
+  destroy(error?: Error): unknown;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/** A request body stream, watched from birth so its failure is reported as the call's. */
+interface Upload {
+  readonly stream: Readable;
+  error: unknown;
+}
+
+export interface RequesterOptions {
+  defaultTimeout?: number | undefined;
+  credentials?: CredentialStore | undefined;
+  maxJsonBody?: number | undefined;
+}
 
 export class Requester {
   private version: string | undefined;
   private negotiating: Promise<string> | undefined;
+  private closed = false;
+  /** Open response streams and hijacked connections: `close()` ends them. */
+  private readonly open = new Set<Closable>();
+  private readonly defaultTimeout: number | undefined;
+  private readonly credentials: CredentialStore | undefined;
+  private readonly maxJsonBody: number;
 
   constructor(
     readonly transport: Transport,
     pinnedVersion: string | undefined,
-    private readonly defaultTimeout: number | undefined,
-    private readonly credentials?: CredentialStore,
+    options: RequesterOptions = {},
   ) {
     this.version = pinnedVersion;
+    this.defaultTimeout = options.defaultTimeout;
+    this.credentials = options.credentials;
+    this.maxJsonBody = options.maxJsonBody ?? DEFAULT_MAX_JSON_BODY;
+  }
+
+  /**
+   * Ends every open stream and hijacked connection with a DockerError `CLOSED`, fails calls in
+   * flight the same way, and closes the transport's connections. Later calls fail with CLOSED.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of [...this.open]) s.destroy(closedError(undefined));
+    this.open.clear();
+    await this.transport.close();
+  }
+
+  /** Tracks an open stream until it closes, so `close()` can end it. */
+  private track(s: Closable): void {
+    this.open.add(s);
+    s.once('close', () => this.open.delete(s));
   }
 
   /** The API version in use; negotiated once with the engine unless pinned. */
@@ -50,30 +101,45 @@ export class Requester {
     const res = await this.send('SystemPing', { method: 'GET', path: '/_ping', headers: {} }, options, false);
     const header = res.headers['api-version'];
     const engine = Array.isArray(header) ? header[0] : header;
-    if (!engine && res.statusCode >= 400) throw await errorFromResponse(res.statusCode, res.headers, res.body, 'SystemPing');
-    await drain(res.body).catch(() => undefined);
+    if (!engine && res.statusCode >= 400) {
+      // Every engine since API 1.25 answers /_ping with an API-Version header, even in error.
+      const status = res.statusCode;
+      await drain(res.body).catch(ignore);
+      throw new ConnectionError(
+        `${this.transport.address} is not a Docker engine: GET /_ping answered ${status} without an API-Version header`,
+        { address: this.transport.address, reason: 'NOT_DOCKER', operationId: 'SystemPing', statusCode: status },
+      );
+    }
+    await drain(res.body).catch(ignore);
     return negotiate(engine);
   }
 
   async call(name: string, rawParams: unknown, options?: CallOptions): Promise<unknown> {
+    if (this.closed) throw closedError(name);
     const op = prepareOperation(name);
-    if (needsCredentials(op.id) && typeof rawParams === 'object' && rawParams !== null) {
-      rawParams = await withCredentials(op.id, rawParams as Record<string, unknown>, this.credentials);
-    }
-    const params = validateParams(op, rawParams);
+    if (options !== undefined) options = validateCallOptions(op.id, options);
+    const credentialed = needsCredentials(op.id);
+    // Everything is checked before anything is touched: no config file read, no helper run.
+    let params = validateParams(op, rawParams, credentialed ? CREDENTIAL_HEADERS : undefined);
     const version = this.version ?? (await this.apiVersion(options));
     this.gate(op, params, version);
+    if (credentialed) params = await withCredentials(op.id, params, this.credentials);
     checkRequired(op, params, versionKey(version));
     const encoded = encodeRequest(op, version, params);
     if (options?.headers) addHeaders(op.id, encoded.headers, options.headers);
-    const req: TransportRequest = { method: op.spec.method, path: encoded.path, headers: encoded.headers, body: encoded.body };
+    const upload = watchUpload(encoded.body);
+    const req: TransportRequest = { method: op.spec.method, path: encoded.path, headers: encoded.headers, body: upload ? upload.stream : encoded.body };
     const kind = op.spec.response;
     if (kind === 'hijack' || kind === 'websocket') {
       const detached = op.id === 'ExecStart' && (params.execStartConfig as { Detach?: boolean } | undefined)?.Detach === true;
-      if (!detached) return this.hijack(op, req, options);
+      if (!detached) return this.hijack(op, req, options, upload);
     }
     const streaming = kind === 'jsonStream' || kind === 'multiplexed' || kind === 'tar';
-    const res = await this.send(op.id, req, options, !streaming);
+    if (streaming) {
+      req.stream = true;
+      if (options?.idleTimeout) req.idleTimeout = options.idleTimeout;
+    }
+    const res = await this.send(op.id, req, options, !streaming, upload);
     return this.result(op, res, req.signal);
   }
 
@@ -105,13 +171,26 @@ export class Requester {
    * Sends one request with the caller's signal and timeout. The timeout covers the whole body
    * when `wholeBody` (JSON results), else only until the response starts (streams). Aborting
    * after the response started destroys its body with AbortError, whichever transport is used.
+   * Every body gets an 'error' listener at once: an unread body that fails never crashes the
+   * process (readers still see the error).
    */
-  private async send(operationId: string, req: TransportRequest, options: CallOptions | undefined, wholeBody: boolean): Promise<TransportResponse> {
+  private async send(operationId: string, req: TransportRequest, options: CallOptions | undefined, wholeBody: boolean, upload?: Upload): Promise<TransportResponse> {
     const signal = options?.signal;
     const timeout = options?.timeout ?? this.defaultTimeout;
-    if (signal?.aborted) throw abortError(operationId, signal.reason);
+    if (signal?.aborted) {
+      upload?.stream.destroy();
+      throw abortError(operationId, signal.reason);
+    }
     const timed = timeout !== undefined && timeout > 0;
-    if (!signal && !timed) return this.transport.request(req).catch((err: unknown) => Promise.reject(this.failure(operationId, err, undefined)));
+    if (!signal && !timed) {
+      try {
+        const res = await this.transport.request(req);
+        res.body.on('error', ignore);
+        return res;
+      } catch (err) {
+        throw this.failure(operationId, err, undefined, upload);
+      }
+    }
     const controller = new AbortController();
     req.signal = controller.signal;
     let body: Readable | undefined;
@@ -130,18 +209,24 @@ export class Requester {
     try {
       const res = await this.transport.request(req);
       body = res.body;
+      body.on('error', ignore);
       if (!wholeBody && timer) clearTimeout(timer);
-      res.body.once('close', cleanup);
+      body.once('close', cleanup);
       return res;
     } catch (err) {
       cleanup();
-      throw this.failure(operationId, err, controller.signal);
+      throw this.failure(operationId, err, controller.signal, upload);
     }
   }
 
-  private failure(operationId: string, err: unknown, signal: AbortSignal | undefined): Error {
+  private failure(operationId: string, err: unknown, signal: AbortSignal | undefined, upload?: Upload): Error {
+    if (upload) {
+      upload.stream.destroy();
+      if (upload.error !== undefined) return uploadFailed(operationId, upload.error);
+    }
     if (err instanceof DockerError) return err;
     if (signal?.aborted) return abortError(operationId, signal.reason, err);
+    if (this.closed) return closedError(operationId, err);
     if (isConnectionFailure(err)) return connectionError(err, this.transport.address, operationId);
     return new DockerError(`${operationId}: ${(err as Error)?.message ?? String(err)}`, { code: 'REQUEST_FAILED', operationId, cause: err });
   }
@@ -157,17 +242,18 @@ export class Requester {
             await drain(res.body);
             return undefined;
           }
-          const text = await readText(res.body);
+          const text = await readJsonText(res.body, res.headers, this.maxJsonBody, op.id);
           return text.length === 0 ? undefined : JSON.parse(text);
         }
         case 'text':
-          return readText(res.body);
+          return readJsonText(res.body, res.headers, this.maxJsonBody, op.id);
         case 'head':
           await drain(res.body);
           return normalizeHeaders(res.headers);
         case 'jsonStream':
         case 'multiplexed':
         case 'tar':
+          this.track(res.body);
           return asResponseStream(res);
         default:
           await drain(res.body);
@@ -175,18 +261,24 @@ export class Requester {
       }
     } catch (err) {
       if (err instanceof SyntaxError) {
-        throw new DockerError(`${op.id}: the engine's answer is not valid JSON (${err.message})`, { code: 'BAD_RESPONSE', operationId: op.id, statusCode: status, cause: err });
+        // V8's message quotes the text, which may hold a token (SystemAuth): keep only where it broke.
+        const where = /position \d+|line \d+ column \d+|Unexpected end of JSON input/.exec(err.message)?.[0];
+        const cause = new SyntaxError(`not valid JSON${where ? ` (${where})` : ''}`);
+        throw new DockerError(`${op.id}: the engine's answer is not valid JSON${where ? ` (${where})` : ''}`, { code: 'BAD_RESPONSE', operationId: op.id, statusCode: status, cause });
       }
       throw this.failure(op.id, err, signal);
     }
   }
 
-  private async hijack(op: PreparedOperation, req: TransportRequest, options: CallOptions | undefined): Promise<HijackedConnection> {
+  private async hijack(op: PreparedOperation, req: TransportRequest, options: CallOptions | undefined, upload: Upload | undefined): Promise<HijackedConnection> {
     if (op.spec.response === 'websocket') {
       req.headers = { ...req.headers, upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64') };
     }
     const signal = options?.signal;
-    if (signal?.aborted) throw abortError(op.id, signal.reason);
+    if (signal?.aborted) {
+      upload?.stream.destroy();
+      throw abortError(op.id, signal.reason);
+    }
     const timeout = options?.timeout ?? this.defaultTimeout;
     let timer: NodeJS.Timeout | undefined;
     let controller: AbortController | undefined;
@@ -199,25 +291,41 @@ export class Requester {
     const handshake = controller ? (signal ? AbortSignal.any([signal, controller.signal]) : controller.signal) : signal;
     let result: UpgradeResult | TransportResponse;
     try {
-      result = await this.transport.upgrade({ ...req, signal: handshake });
+      result = await this.transport.upgrade({ ...req, signal: handshake, stream: true, ...(options?.idleTimeout ? { idleTimeout: options.idleTimeout } : {}) });
     } catch (err) {
-      throw this.failure(op.id, err, handshake);
+      throw this.failure(op.id, err, handshake, upload);
     } finally {
       if (timer) clearTimeout(timer);
     }
     if ('socket' in result) {
+      const socket = result.socket;
+      socket.on('error', ignore);
+      this.track(socket);
       if (signal) {
-        const socket = result.socket;
         const onAbort = (): void => void socket.destroy(abortError(op.id, signal.reason));
         signal.addEventListener('abort', onAbort, { once: true });
         socket.once('close', () => signal.removeEventListener('abort', onAbort));
       }
-      return Object.assign(result.socket, { statusCode: result.statusCode, headers: normalizeHeaders(result.headers) }) as unknown as HijackedConnection;
+      return Object.assign(socket, { statusCode: result.statusCode, headers: normalizeHeaders(result.headers) }) as unknown as HijackedConnection;
     }
+    result.body.on('error', ignore);
     if (result.statusCode >= 300) throw await errorFromResponse(result.statusCode, result.headers, result.body, op.id);
+    if (result.statusCode === 101 || !(result.body as { socket?: unknown }).socket) {
+      // A 101 without `Upgrade: tcp` (or a body with no connection under it) is no hijack.
+      result.body.destroy();
+      throw new DockerError(`${op.id}: the engine answered ${result.statusCode} but did not take over the connection`, { code: 'BAD_RESPONSE', operationId: op.id, statusCode: result.statusCode });
+    }
     // An engine that answers 200 streams on the same connection: read the body, write the socket.
-    const body = result.body as TransportResponse['body'] & { socket?: import('node:net').Socket };
-    const duplex = Duplex.from({ readable: body, writable: body.socket! });
+    const body = result.body as TransportResponse['body'] & { socket: import('node:net').Socket };
+    const duplex = Duplex.from({ readable: body, writable: body.socket });
+    duplex.on('error', ignore);
+    body.socket.on('error', ignore);
+    this.track(duplex);
+    if (signal) {
+      const onAbort = (): void => void duplex.destroy(abortError(op.id, signal.reason));
+      signal.addEventListener('abort', onAbort, { once: true });
+      duplex.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
     return Object.assign(duplex, { statusCode: result.statusCode, headers: normalizeHeaders(result.headers) }) as HijackedConnection;
   }
 }
@@ -231,9 +339,27 @@ function addHeaders(operationId: string, into: Record<string, string>, extra: Re
   }
 }
 
-function abortError(operationId: string, reason: unknown, cause?: unknown): AbortError {
-  if (reason === TIMEOUT) return new AbortError(`${operationId}: timed out`, { operationId, timedOut: true, cause });
-  return new AbortError(`${operationId}: aborted`, { operationId, cause: cause ?? reason });
+/** The DockerError of calls and streams ended by `close()`. */
+function closedError(operationId: string | undefined, cause?: unknown): DockerError {
+  return new DockerError(`${operationId ? `${operationId}: ` : ''}the client was closed`, { code: 'CLOSED', ...(operationId ? { operationId } : {}), ...(cause !== undefined ? { cause } : {}) });
+}
+
+function uploadFailed(operationId: string, cause: unknown): DockerError {
+  return new DockerError(`${operationId}: the upload failed: ${(cause as Error)?.message ?? String(cause)}`, { code: 'UPLOAD_FAILED', operationId, cause });
+}
+
+/**
+ * A streamed request body (Readable or AsyncIterable) gets an 'error' listener from birth: its
+ * failure rejects the call with UPLOAD_FAILED instead of crashing the process.
+ */
+function watchUpload(body: TransportRequest['body']): Upload | undefined {
+  if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) return undefined;
+  const stream = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
+  const upload: Upload = { stream, error: undefined };
+  stream.on('error', (err: unknown) => {
+    upload.error ??= err;
+  });
+  return upload;
 }
 
 function asResponseStream(res: TransportResponse): ResponseStream {

@@ -1,14 +1,17 @@
 /** Reads the engine's answers: bodies, error messages (capped at 1 MiB), headers. */
 import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
-import { errorFromStatus, type DockerError } from '../errors.js';
+import { DockerError, errorFromStatus } from '../errors.js';
 import type { ResponseHeaders } from './types.js';
 
 /** Error bodies are read up to this many bytes; the rest is discarded. */
 export const MAX_ERROR_BODY = 1024 * 1024;
 
-/** Reads a whole body; with `limit`, stops (and closes the stream) once that many bytes came. */
-export function readBody(body: Readable, limit = Infinity): Promise<Buffer> {
+/**
+ * Reads a whole body; with `limit`, stops (and closes the stream) once that many bytes came:
+ * keeps the first `limit` bytes, or with `onLimit` calls it and keeps nothing.
+ */
+export function readBody(body: Readable, limit = Infinity, onLimit?: () => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -21,8 +24,15 @@ export function readBody(body: Readable, limit = Infinity): Promise<Buffer> {
     };
     const onData = (chunk: Buffer): void => {
       if (size + chunk.length > limit) {
-        chunks.push(chunk.subarray(0, limit - size));
-        size = limit;
+        if (onLimit) {
+          // the caller wants no part of an answer over the limit: free it now
+          chunks.length = 0;
+          size = 0;
+          onLimit();
+        } else {
+          chunks.push(chunk.subarray(0, limit - size));
+          size = limit;
+        }
         finish();
         body.destroy();
         return;
@@ -47,10 +57,28 @@ export function readBody(body: Readable, limit = Infinity): Promise<Buffer> {
   });
 }
 
-/** A whole body as text: undici's bodies read themselves (cheaper than stream events). */
-export function readText(body: Readable): Promise<string> {
+/**
+ * A JSON (or text) answer as text, at most `max` bytes: a larger one fails with BODY_TOO_LARGE
+ * and its connection is closed. A body whose Content-Length is known and small enough is read by
+ * undici's own `text()` when it has one (cheaper than stream events).
+ */
+export async function readJsonText(body: Readable, headers: Record<string, string | string[] | undefined>, max: number, operationId: string): Promise<string> {
+  const declared = headers['content-length'];
+  const length = typeof declared === 'string' ? Number(declared) : NaN;
+  if (length > max) {
+    body.destroy();
+    throw tooLarge(operationId, max, `${length} bytes announced`);
+  }
   const text = (body as Readable & { text?: () => Promise<string> }).text;
-  return typeof text === 'function' ? text.call(body) : readBody(body).then((b) => b.toString('utf8'));
+  if (length >= 0 && typeof text === 'function') return text.call(body);
+  let over = false;
+  const buf = await readBody(body, max + 1, () => (over = true));
+  if (over) throw tooLarge(operationId, max, 'more was sent');
+  return buf.toString('utf8');
+}
+
+function tooLarge(operationId: string, max: number, what: string): DockerError {
+  return new DockerError(`${operationId}: the engine's answer is larger than maxJsonBody (${max} bytes; ${what})`, { code: 'BODY_TOO_LARGE', operationId });
 }
 
 /** Discards a body so its connection can be reused. */

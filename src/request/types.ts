@@ -10,6 +10,12 @@ export interface CallOptions {
    * followed log or an attach is never cut by it.
    */
   timeout?: number;
+  /**
+   * For streams and hijacked connections: milliseconds without a byte from the engine after which
+   * the stream fails with an AbortError (`code: 'TIMEOUT'`). Off by default (a followed log or an
+   * attach may be quiet for hours).
+   */
+  idleTimeout?: number;
   /** Extra request headers (names are sent in lower case; values with CR or LF are refused). */
   headers?: Record<string, string>;
 }

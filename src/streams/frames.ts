@@ -44,6 +44,11 @@ export class FrameStream implements AsyncIterable<Frame> {
     private readonly source: Promise<FrameSource>,
     readonly operationId: string,
     private readonly signal?: AbortSignal,
+    /**
+     * Runs when the bytes end without an error: rejects (STREAM_TRUNCATED) when the end was a
+     * cut connection rather than the engine ending the output (the process still runs).
+     */
+    private readonly verifyEnd?: () => Promise<void>,
   ) {
     source.catch(() => undefined); // reported through iteration, never unhandled
   }
@@ -54,6 +59,7 @@ export class FrameStream implements AsyncIterable<Frame> {
     const { body, tty } = await this.source;
     try {
       yield* tty ? rawFrames(body) : demux(body);
+      if (this.verifyEnd && !this.closedByCaller) await this.verifyEnd();
     } catch (err) {
       if (this.closedByCaller) return; // close() ends the output, it does not fail it
       throw streamFailure(err, this.operationId, this.signal);
@@ -67,7 +73,11 @@ export class FrameStream implements AsyncIterable<Frame> {
     this.closedByCaller = true;
   }
 
-  /** Writes stdout and stderr frames to two writables (with backpressure) and ends both. */
+  /**
+   * Writes stdout and stderr frames to two writables (with backpressure) and, unless `end` is
+   * false, ends them when the output ends. The process's own stdout and stderr are never ended,
+   * as Node's `pipe` does.
+   */
   async pipe(stdout: Writable, stderr: Writable = stdout, { end = true }: { end?: boolean } = {}): Promise<void> {
     try {
       for await (const frame of this) {
@@ -76,8 +86,9 @@ export class FrameStream implements AsyncIterable<Frame> {
       }
     } finally {
       if (end) {
-        stdout.end();
-        if (stderr !== stdout) stderr.end();
+        for (const w of stdout === stderr ? [stdout] : [stdout, stderr]) {
+          if (w !== process.stdout && w !== process.stderr) w.end();
+        }
       }
     }
   }

@@ -20,6 +20,8 @@ export class HijackSession implements AsyncIterable<Frame> {
   readonly stdin: Writable;
   /** The process's output: stdout and stderr frames (only stdout with a TTY). */
   readonly output: FrameStream;
+  /** Whether anything was written to stdin (detach keys may have ended the session). */
+  stdinWritten = false;
 
   constructor(
     private readonly connection: HijackedConnection,
@@ -28,10 +30,12 @@ export class HijackSession implements AsyncIterable<Frame> {
     operationId: string,
     private readonly resizer: (size: TerminalSize) => Promise<unknown>,
     signal?: AbortSignal,
+    verifyEnd?: (session: HijackSession) => Promise<void>,
   ) {
-    this.output = new FrameStream(Promise.resolve({ body: connection, tty }), operationId, signal);
+    this.output = new FrameStream(Promise.resolve({ body: connection, tty }), operationId, signal, verifyEnd && (() => verifyEnd(this)));
     this.stdin = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
+        this.stdinWritten = true;
         if (connection.destroyed || connection.writableEnded) return callback();
         connection.write(chunk, (err) => callback(err ?? null));
       },
@@ -48,7 +52,7 @@ export class HijackSession implements AsyncIterable<Frame> {
     return this.output[Symbol.asyncIterator]();
   }
 
-  /** Writes stdout and stderr to two writables and ends both when the process's output ends. */
+  /** Writes stdout and stderr to two writables and ends them (never process.stdout/stderr) when the output ends. */
   pipe(stdout: Writable, stderr: Writable = stdout, options?: { end?: boolean }): Promise<void> {
     return this.output.pipe(stdout, stderr, options);
   }

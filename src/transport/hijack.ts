@@ -6,10 +6,32 @@
 import http from 'node:http';
 import { lazyBuiltin } from '../builtin.js';
 import type { Endpoint } from './host.js';
-import { armConnectTimeout, baseRequestOptions, writeBody } from './node-http.js';
+import type { Limit } from './limit.js';
+import { armConnectTimeout, baseRequestOptions, watchIdle, writeBody } from './node-http.js';
 import type { TransportRequest, TransportResponse, UpgradeResult } from './types.js';
 
-export function hijack(endpoint: Endpoint, connectTimeout: number, r: TransportRequest): Promise<UpgradeResult | TransportResponse> {
+const ignore = (): void => undefined;
+
+/**
+ * Opens a hijacked connection. With `limit`, it holds a place there until its connection closes
+ * (waiting for one first when all are taken).
+ */
+export async function hijack(endpoint: Endpoint, connectTimeout: number, r: TransportRequest, limit?: Limit): Promise<UpgradeResult | TransportResponse> {
+  if (!limit) return open(endpoint, connectTimeout, r);
+  const release = await limit.acquire(r.signal);
+  try {
+    const result = await open(endpoint, connectTimeout, r);
+    const conn = 'socket' in result ? result.socket : result.body;
+    if (conn.destroyed) release();
+    else conn.once('close', release);
+    return result;
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+function open(endpoint: Endpoint, connectTimeout: number, r: TransportRequest): Promise<UpgradeResult | TransportResponse> {
   const module = endpoint.protocol === 'https:' ? lazyBuiltin.https() : http;
   const headers: Record<string, string> = { connection: 'Upgrade', upgrade: 'tcp', ...r.headers };
   // A connection of its own, never a pooled one; ssh:// endpoints bring their own way to open it.
@@ -31,7 +53,10 @@ export function hijack(endpoint: Endpoint, connectTimeout: number, r: TransportR
     armConnectTimeout(req, connectTimeout);
     req.once('error', reject);
     req.once('upgrade', (res, socket, head) => {
+      // From birth: a reset before the caller reads is reported by reading, never a crash.
+      socket.on('error', ignore);
       if (head.length > 0) socket.unshift(head);
+      watchIdle(socket, socket, r.idleTimeout);
       if (r.signal) {
         const onAbort = () => socket.destroy(r.signal!.reason instanceof Error ? r.signal!.reason : undefined);
         r.signal.addEventListener('abort', onAbort, { once: true });
@@ -39,7 +64,12 @@ export function hijack(endpoint: Endpoint, connectTimeout: number, r: TransportR
       }
       resolve({ statusCode: res.statusCode ?? 101, headers: res.headers, socket });
     });
-    req.once('response', (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res }));
+    req.once('response', (res) => {
+      res.on('error', ignore);
+      res.socket.on('error', ignore);
+      watchIdle(res.socket, res, r.idleTimeout);
+      resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
+    });
     writeBody(req, r.body);
   });
 }

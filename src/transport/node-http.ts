@@ -4,11 +4,28 @@ import type https from 'node:https';
 import { lazyBuiltin } from '../builtin.js';
 import { Readable } from 'node:stream';
 import { tlsConnectOptions, type Endpoint } from './host.js';
+import { IdleTimeout } from '../request/abort.js';
 import { hijack } from './hijack.js';
-import type { RequestBody, Transport, TransportRequest, TransportResponse, UpgradeResult } from './types.js';
+import { Limit } from './limit.js';
+import { DEFAULT_LIMITS, type ConnectionLimits, type RequestBody, type Transport, type TransportRequest, type TransportResponse, type UpgradeResult } from './types.js';
 
 export interface NodeHttpOptions {
   connectTimeout: number;
+  limits?: ConnectionLimits;
+}
+
+/**
+ * Ends `stream` with an IdleTimeout when `socket` sees no byte for `ms`; the watch stops when the
+ * stream closes (a pooled socket goes back to its pool without a timeout).
+ */
+export function watchIdle(socket: import('node:net').Socket, stream: import('node:stream').Readable | import('node:net').Socket, ms: number | undefined): void {
+  if (!ms || !(ms > 0)) return;
+  const onTimeout = (): void => void stream.destroy(new IdleTimeout(ms));
+  socket.setTimeout(ms, onTimeout);
+  stream.once('close', () => {
+    socket.setTimeout(0);
+    socket.off('timeout', onTimeout);
+  });
 }
 
 /** Request options shared by pooled requests and hijacked connections. */
@@ -53,7 +70,10 @@ export function writeBody(req: http.ClientRequest, body: RequestBody | undefined
 
 export class NodeHttpTransport implements Transport {
   readonly address: string;
+  /** Connections for ordinary calls, and for streams (counted apart). */
   private readonly agent: http.Agent;
+  private readonly streamAgent: http.Agent;
+  private readonly hijacks: Limit;
   private readonly module: typeof http | typeof https;
   private readonly base: http.RequestOptions;
 
@@ -65,9 +85,17 @@ export class NodeHttpTransport implements Transport {
     const secure = endpoint.protocol === 'https:';
     this.module = secure ? lazyBuiltin.https() : http;
     this.base = baseRequestOptions(endpoint);
-    this.agent = secure ? new (lazyBuiltin.https().Agent)({ keepAlive: true, ...(this.base as https.AgentOptions) }) : new http.Agent({ keepAlive: true });
-    const open = endpoint.createConnection;
-    if (open) (this.agent as unknown as { createConnection: () => unknown }).createConnection = () => open();
+    const limits = options.limits ?? DEFAULT_LIMITS;
+    const makeAgent = (maxSockets: number): http.Agent => {
+      const settings = { keepAlive: true, maxSockets };
+      const agent = secure ? new (lazyBuiltin.https().Agent)({ ...settings, ...(this.base as https.AgentOptions) }) : new http.Agent(settings);
+      const open = endpoint.createConnection;
+      if (open) (agent as unknown as { createConnection: () => unknown }).createConnection = () => open();
+      return agent;
+    };
+    this.agent = makeAgent(limits.maxConnections);
+    this.streamAgent = makeAgent(limits.maxStreams);
+    this.hijacks = new Limit(limits.maxStreams);
   }
 
   request(r: TransportRequest): Promise<TransportResponse> {
@@ -75,10 +103,12 @@ export class NodeHttpTransport implements Transport {
       const headers = r.body !== undefined && (typeof r.body === 'string' || r.body instanceof Uint8Array)
         ? { ...r.headers, 'content-length': String(Buffer.byteLength(r.body)) }
         : r.headers;
-      const req = this.module.request({ ...this.base, agent: this.agent, method: r.method, path: r.path, headers, ...(r.signal ? { signal: r.signal } : {}) });
+      const agent = r.stream ? this.streamAgent : this.agent;
+      const req = this.module.request({ ...this.base, agent, method: r.method, path: r.path, headers, ...(r.signal ? { signal: r.signal } : {}) });
       armConnectTimeout(req, this.options.connectTimeout);
       req.once('error', reject);
       req.once('response', (res) => {
+        if (r.idleTimeout) watchIdle(res.socket, res, r.idleTimeout);
         resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
       });
       writeBody(req, r.body);
@@ -86,10 +116,23 @@ export class NodeHttpTransport implements Transport {
   }
 
   upgrade(r: TransportRequest): Promise<UpgradeResult | TransportResponse> {
-    return hijack(this.endpoint, this.options.connectTimeout, r);
+    return hijack(this.endpoint, this.options.connectTimeout, r, this.hijacks);
+  }
+
+  /**
+   * Ordinary calls' connections close as soon as their request is done instead of being kept:
+   * the auto transport calls this once undici serves ordinary calls.
+   */
+  retire(): void {
+    const a = this.agent as unknown as { keepAlive: boolean; options: { keepAlive?: boolean }; keepSocketAlive: () => boolean };
+    a.keepAlive = false;
+    a.options.keepAlive = false;
+    a.keepSocketAlive = () => false;
+    for (const sockets of Object.values(this.agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
   }
 
   async close(): Promise<void> {
     this.agent.destroy();
+    this.streamAgent.destroy();
   }
 }

@@ -10,6 +10,13 @@ export interface TransportRequest {
   headers: Record<string, string>;
   body?: RequestBody | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * A streamed answer (logs, events, pulls, archives) or a hijack: served by connections
+   * counted apart from ordinary calls, so long-lived streams never starve them.
+   */
+  stream?: boolean;
+  /** Milliseconds without a byte after which the answer fails with an IdleTimeout error. */
+  idleTimeout?: number;
 }
 
 export interface TransportResponse {
@@ -36,5 +43,16 @@ export interface Transport {
   request(req: TransportRequest): Promise<TransportResponse>;
   /** Sends a request asking the engine to take over the connection (attach, exec start). */
   upgrade(req: TransportRequest): Promise<UpgradeResult | TransportResponse>;
+  /** Closes every connection, in use or idle: requests in flight fail. */
   close(): Promise<void>;
 }
+
+/** Connection limits of a transport. */
+export interface ConnectionLimits {
+  /** Connections for ordinary calls; more calls wait in a queue. */
+  maxConnections: number;
+  /** Connections for streams and hijacks (counted apart); more wait in a queue. */
+  maxStreams: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = { maxConnections: 64, maxStreams: 1024 };

@@ -26,6 +26,12 @@ function engineAnswering(status: '101 UPGRADED' | '200 OK', seen: string[]): Pro
       const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
       if (buf.length < end + 4 + length) return;
       socket.off('data', onData);
+      if (head.startsWith('GET ') && / \/v[\d.]+\/exec\/[^/]+\/json /.test(head)) {
+        // ExecInspect after the output ended: the exec has exited.
+        const answer = '{"Running":false,"ExitCode":0}';
+        socket.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${answer.length}\r\nConnection: close\r\n\r\n${answer}`);
+        return;
+      }
       seen.push(head.split('\r\n')[0]!, buf.subarray(end + 4, end + 4 + length).toString());
       const upgrade = status.startsWith('101') ? 'Connection: Upgrade\r\nUpgrade: tcp\r\n' : '';
       socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/vnd.docker.raw-stream\r\n${upgrade}\r\n`);
