@@ -64,6 +64,7 @@ async function feed(session: HijackSession, input: UploadBody): Promise<void> {
   }
   const source = input instanceof Readable ? input : Readable.from(input, { objectMode: false });
   try {
+    if (source.errored) throw source.errored;
     await streams.pipeline(source, session.stdin);
   } catch (err) {
     // The process must not wait for more input forever: closing the connection gives it EOF.
@@ -83,6 +84,9 @@ export async function execInContainer(ctx: OperationContext, id: string, config:
   }
   const { stdin, ...rest } = config;
   const execConfig: ExecConfig = { ...rest, AttachStdin: stdin !== undefined, AttachStdout: true, AttachStderr: true };
+  // From birth: a stdin stream that fails before it is read must not crash the process (its
+  // error is read back from `errored` when feeding starts).
+  if (stdin instanceof Readable) stdin.on('error', () => undefined);
   const run = deadline(options);
   try {
     const created = (await ctx.call('ContainerExec', { id, execConfig }, run.options)) as { Id: string };

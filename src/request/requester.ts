@@ -181,6 +181,7 @@ export class Requester {
       upload?.stream.destroy();
       throw abortError(operationId, signal.reason);
     }
+    if (upload?.error !== undefined) throw this.failure(operationId, upload.error, undefined, upload);
     const timed = timeout !== undefined && timeout > 0;
     if (!signal && !timed) {
       try {

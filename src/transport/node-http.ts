@@ -63,6 +63,11 @@ export function writeBody(req: http.ClientRequest, body: RequestBody | undefined
     req.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   } else {
     const source = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
+    if (source.destroyed) {
+      // failed (or was closed) before it could be sent: nothing would ever end the request
+      req.destroy(source.errored ?? Object.assign(new Error('the request body stream was closed before it was sent'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      return;
+    }
     source.on('error', (err) => req.destroy(err));
     source.pipe(req);
   }
