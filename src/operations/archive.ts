@@ -56,6 +56,16 @@ function checkOptions(options: unknown, what: string): CallOptions | undefined {
   return options as CallOptions;
 }
 
+/** Runs a helper of several requests with one deadline: `timeout` and `signal` cover all of it. */
+async function whole(options: unknown, what: string, operationId: string, work: (options: CallOptions) => Promise<void>): Promise<void> {
+  const run = deadline(checkOptions(options, what));
+  try {
+    await raceSignal(work(run.options), run.signal, operationId);
+  } finally {
+    run.done();
+  }
+}
+
 /** Decodes the engine's path-stat header. */
 export function decodePathStat(value: string | undefined, operationId = 'ContainerArchiveInfo'): PathStat {
   if (!value) throw new DockerError(`${operationId}: the engine sent no ${PATH_STAT_HEADER} header`, { code: 'BAD_RESPONSE', operationId });
@@ -167,12 +177,7 @@ export async function copyTo(ctx: OperationContext, id: string, localPath: strin
   need(id, 'id', 'copyTo', 'PutContainerArchive');
   need(localPath, 'localPath', 'copyTo', 'PutContainerArchive');
   need(containerPath, 'containerPath', 'copyTo', 'PutContainerArchive');
-  const run = deadline(checkOptions(options, 'copyTo'));
-  try {
-    await raceSignal(copyToWithin(ctx, id, localPath, containerPath, run.options), run.signal, 'PutContainerArchive');
-  } finally {
-    run.done();
-  }
+  await whole(options, 'copyTo', 'PutContainerArchive', (opts) => copyToWithin(ctx, id, localPath, containerPath, opts));
 }
 
 async function copyToWithin(ctx: OperationContext, id: string, localPath: string, containerPath: string, opts: CallOptions): Promise<void> {
@@ -246,12 +251,7 @@ export async function copyFrom(ctx: OperationContext, id: string, containerPath:
   need(id, 'id', 'copyFrom', 'ContainerArchive');
   need(containerPath, 'containerPath', 'copyFrom', 'ContainerArchive');
   need(localPath, 'localPath', 'copyFrom', 'ContainerArchive');
-  const run = deadline(checkOptions(options, 'copyFrom'));
-  try {
-    await raceSignal(copyFromWithin(ctx, id, containerPath, localPath, run.options), run.signal, 'ContainerArchive');
-  } finally {
-    run.done();
-  }
+  await whole(options, 'copyFrom', 'ContainerArchive', (opts) => copyFromWithin(ctx, id, containerPath, localPath, opts));
 }
 
 async function copyFromWithin(ctx: OperationContext, id: string, containerPath: string, localPath: string, opts: CallOptions): Promise<void> {

@@ -14,6 +14,7 @@ import { AbortError, Docker, DockerError } from '../../src/index.js';
 import { expectCleanExit, expectTypedRejection, runChild, describeOutcome } from '../support/child.js';
 import { Created, RUN_ID, TEST_LABEL, RUN_LABEL, waitUntil } from '../support/engine.js';
 import { FaultProxy, type Fault } from '../support/fault-proxy.js';
+import { within, rejectionOf, said } from '../support/settle.js';
 
 const ENGINE = 'unix:///var/run/docker.sock';
 const TRANSPORTS = ['node', 'undici'] as const;
@@ -81,30 +82,7 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-/** Rejects (with a test error naming `what`) if `work` has not settled after `ms`. */
-async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`test bound: ${what} did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
-/** The rejection of `work` (fails the test if it resolves). */
-async function rejectionOf(work: Promise<unknown>): Promise<unknown> {
-  try {
-    await work;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection, but the call resolved');
-}
-
-const said = (err: unknown): string => `${(err as Error)?.name}: ${(err as Error)?.message}`;
 
 /** The container has no exec still running (the engine lists only running execs in ExecIDs). */
 async function noExecRunning(id: string): Promise<void> {

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionError, Docker, DockerError, NotFoundError, StreamFormatError } from '../../src/index.js';
 import { expectTypedRejection, runChild } from '../support/child.js';
 import { FakeEngine, frameHeader, repeat, type Handler } from '../support/fake-engine.js';
+import { within, rejectionOf } from '../support/settle.js';
 
 const MiB = 1024 * 1024;
 const TRANSPORTS = ['node', 'undici'] as const;
@@ -25,28 +26,6 @@ async function fake(handler: Handler, opts: { listen?: 'unix' | 'tcp'; apiVersio
   return engine;
 }
 
-/** Rejects (with a test error naming `what`) if `work` has not settled after `ms`. */
-async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`test bound: ${what} did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The rejection of `work` (fails the test if it resolves). */
-async function rejectionOf(work: Promise<unknown>): Promise<unknown> {
-  try {
-    await work;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection, but the call resolved');
-}
 
 /** The container inspect an attach or logs call makes on API < 1.42 to learn the TTY setting. */
 function isInspect(path: string): boolean {
