@@ -21,6 +21,9 @@ import { Duplex, Readable } from 'node:stream';
 /** Parameters dockhand fills in after validation (from the credential store). */
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['X-Registry-Auth', 'X-Registry-Config']);
 
+/** Calls whose answer may take as long as a container runs. */
+const LONG_POLLS: ReadonlySet<string> = new Set(['ContainerWait']);
+
 /** Largest JSON answer read by default: 64 MiB. */
 export const DEFAULT_MAX_JSON_BODY = 64 * 1024 * 1024;
 
@@ -48,6 +51,7 @@ export class Requester {
   private version: string | undefined;
   private negotiating: Promise<string> | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** Open response streams and hijacked connections: `close()` ends them. */
   private readonly open = new Set<Closable>();
   private readonly defaultTimeout: number | undefined;
@@ -69,11 +73,13 @@ export class Requester {
    * Ends every open stream and hijacked connection with a DockerError `CLOSED`, fails calls in
    * flight the same way, and closes the transport's connections. Later calls fail with CLOSED.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
     this.closed = true;
     for (const s of [...this.open]) s.destroy(closedError(undefined));
     this.open.clear();
-    await this.transport.close();
+    this.closing = this.transport.close();
+    return this.closing;
   }
 
   /** Tracks an open stream until it closes, so `close()` can end it. */
@@ -135,10 +141,9 @@ export class Requester {
       if (!detached) return this.hijack(op, req, options, upload);
     }
     const streaming = kind === 'jsonStream' || kind === 'multiplexed' || kind === 'tar';
-    if (streaming) {
-      req.stream = true;
-      if (options?.idleTimeout) req.idleTimeout = options.idleTimeout;
-    }
+    // Streams, uploads and long polls hold a connection for long: counted apart (see types.ts).
+    if (streaming || upload || LONG_POLLS.has(op.id)) req.stream = true;
+    if (streaming && options?.idleTimeout) req.idleTimeout = options.idleTimeout;
     const res = await this.send(op.id, req, options, !streaming, upload);
     return this.result(op, res, req.signal);
   }

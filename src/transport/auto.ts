@@ -6,13 +6,11 @@
  * takes over every later ordinary request. Streams and hijacked connections always use node:http
  * (see undici.ts).
  *
- * The switch keeps the connection limit: while node:http still has ordinary calls in flight,
- * calls sent to undici are counted against the same limit (and wait when it is reached); once
- * node:http is idle, undici's own pool limit is the only one. node:http keeps no idle connection
- * after the switch.
+ * The switch keeps the connection limit: calls made once undici is loaded wait until node:http's
+ * last ordinary calls are done (short ones: long polls and uploads go with the streams), then
+ * node:http's kept connections close and undici's pool, with the same limit, serves them all.
  */
 import type { Endpoint } from './host.js';
-import { Limit } from './limit.js';
 import { NodeHttpTransport } from './node-http.js';
 import { DEFAULT_LIMITS, type ConnectionLimits, type Transport, type TransportRequest, type TransportResponse, type UpgradeResult } from './types.js';
 import { UndiciTransport } from './undici.js';
@@ -25,9 +23,12 @@ export class AutoTransport implements Transport {
   private timer: NodeJS.Timeout | undefined;
   private count = 0;
   private closed = false;
-  /** Ordinary calls in flight on either transport, counted only until the switch is complete. */
-  private readonly inFlight: Limit;
+  /** Ordinary calls on node:http not yet answered and read. */
   private nodeActive = 0;
+  /** Set once undici is loaded and node:http has no call left: undici serves every call. */
+  private switched = false;
+  /** Calls that came after undici was loaded, waiting for node:http's last calls to finish. */
+  private waiting: (() => void)[] = [];
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -37,7 +38,6 @@ export class AutoTransport implements Transport {
   ) {
     this.address = endpoint.address;
     this.node = new NodeHttpTransport(endpoint, { connectTimeout, limits });
-    this.inFlight = new Limit(limits.maxConnections);
   }
 
   /** Which transport serves requests now: for diagnostics and tests. */
@@ -46,36 +46,60 @@ export class AutoTransport implements Transport {
   }
 
   request(r: TransportRequest): Promise<TransportResponse> {
-    // Streams always go through node:http (see undici.ts), on connections counted apart.
+    // Streams and uploads always go through node:http (see undici.ts), counted apart.
     if (r.stream) return this.node.request(r);
-    if (this.fast) {
-      if (this.nodeActive === 0) return this.fast.request(r);
-      return this.counted(this.fast, r);
-    }
+    if (this.switched) return this.fast!.request(r);
+    if (this.fast) return this.afterNode(r);
     if (++this.count === this.upgradeAfter) this.scheduleUndici();
     this.nodeActive++;
-    return this.counted(this.node, r);
+    return this.node.request(r).then(
+      (res) => {
+        if (res.body.destroyed) this.nodeDone();
+        else res.body.once('close', () => this.nodeDone());
+        return res;
+      },
+      (err: unknown) => {
+        this.nodeDone();
+        throw err;
+      },
+    );
   }
 
-  /** Sends `r` holding a place in `inFlight` until its answer is read (or fails). */
-  private async counted(t: Transport, r: TransportRequest): Promise<TransportResponse> {
-    const onNode = t === this.node;
-    let release: (() => void) | undefined;
-    const done = (): void => {
-      release?.();
-      release = undefined;
-      if (onNode && --this.nodeActive === 0 && this.fast) this.node.retire();
-    };
-    try {
-      release = await this.inFlight.acquire(r.signal);
-      const res = await t.request(r);
-      if (res.body.destroyed) done();
-      else res.body.once('close', done);
-      return res;
-    } catch (err) {
-      done();
-      throw err;
-    }
+  /**
+   * Once undici is loaded, new calls wait for node:http's last ordinary calls (short ones: long
+   * polls and uploads are streams), so the two never hold more than the limit together.
+   */
+  private afterNode(r: TransportRequest): Promise<TransportResponse> {
+    return new Promise<void>((resolve, reject) => {
+      const signal = r.signal;
+      if (signal?.aborted) return reject(signal.reason);
+      const go = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        this.waiting = this.waiting.filter((w) => w !== go);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(go);
+    }).then(() => this.fast!.request(r));
+  }
+
+  private nodeDone(): void {
+    if (--this.nodeActive === 0 && this.fast) this.finishSwitch();
+  }
+
+  /** node:http is idle: close its kept connections, then let undici serve every call. */
+  private finishSwitch(): void {
+    this.node.retire();
+    this.switched = true;
+    // after the closes of the kept connections have gone out
+    setImmediate(() => {
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (const go of waiting) go();
+    });
   }
 
   upgrade(r: TransportRequest): Promise<UpgradeResult | TransportResponse> {
@@ -99,7 +123,7 @@ export class AutoTransport implements Transport {
       (t) => {
         if (this.closed) return t.close();
         this.fast = t;
-        if (this.nodeActive === 0) this.node.retire();
+        if (this.nodeActive === 0) this.finishSwitch();
         return undefined;
       },
       () => undefined, // stay on node:http if undici cannot be loaded
