@@ -175,6 +175,11 @@ export const repeatedParams: Record<string, readonly string[]> = {
   ImageBuild: ['t', 'extrahosts'],
 };
 
+/**
+ * JSON bodies sent when the caller gives none: the engine takes an empty body, but Podman's
+ * compat API wants JSON for these (ImageCommit: "unexpected end of JSON input").
+ */
 export const bodyDefaults: Record<string, unknown> = {
   ExecStart: {},
+  ImageCommit: {},
 };

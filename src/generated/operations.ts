@@ -620,6 +620,7 @@ export const OPERATIONS: Readonly<Record<OperationId, OperationSpec>> = {
     response: 'json',
     statuses: [201, 404, 500],
     contentType: 'application/json',
+    bodyDefault: {},
     params: [
       { name: "containerConfig", in: 'body', type: 'object', since: '1.25' },
       { name: "container", in: 'query', type: 'string', since: '1.25' },

@@ -12,11 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, Docker, DockerError } from '../../src/index.js';
 import { expectCleanExit, expectTypedRejection, runChild, describeOutcome } from '../support/child.js';
-import { Created, RUN_ID, TEST_LABEL, RUN_LABEL, waitUntil } from '../support/engine.js';
+import { Created, ENGINE_HOST, RUN_ID, TEST_LABEL, RUN_LABEL, waitUntil } from '../support/engine.js';
 import { FaultProxy, type Fault } from '../support/fault-proxy.js';
 import { within, rejectionOf, said } from '../support/settle.js';
 
-const ENGINE = 'unix:///var/run/docker.sock';
+const ENGINE = ENGINE_HOST;
 const TRANSPORTS = ['node', 'undici'] as const;
 const FRONTS = ['unix', 'tcp'] as const;
 const ARCHIVE = /\/containers\/[^/]+\/archive/;

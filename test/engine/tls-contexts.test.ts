@@ -15,10 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError, Docker, type DockerOptions, type EndpointInfo } from '../../src/index.js';
+import { ENGINE_HOST } from '../support/engine.js';
 
 const STATE = join(process.env.TMPDIR || '/tmp', 'dockhand-tls-engine');
 const TLS_HOST = 'tcp://127.0.0.1:2376';
-const MAIN_HOST = 'unix:///var/run/docker.sock';
+const MAIN_HOST = ENGINE_HOST;
 const TRANSPORTS = ['node', 'undici'] as const;
 const UP = '`bash scripts/tls-engine.sh up`';
 

@@ -6,6 +6,14 @@ import { NodeHttpTransport } from '../../src/transport/node-http.js';
 
 type ContainerBody = Partial<ContainerCreateParams['body']>;
 
+/**
+ * The engine under test: DOCKER_HOST (scripts/engines.sh prints one per engine), else the
+ * default socket. Every test that names an engine uses this, never a fixed path.
+ */
+export const ENGINE_HOST = process.env.DOCKER_HOST || DEFAULT_HOST;
+/** Its unix socket path, for tests that put something in front of it. */
+export const ENGINE_SOCKET = ENGINE_HOST.startsWith('unix://') ? ENGINE_HOST.slice('unix://'.length) : undefined;
+
 /** The image `scripts/engine.sh up` imports from a busybox rootfs. */
 export const TEST_IMAGE = 'dockhand-test/busybox:latest';
 /** Every engine object a test creates carries this label. */
@@ -179,7 +187,7 @@ export class RecordingTransport implements Transport {
   private readonly inner: NodeHttpTransport;
   readonly address: string;
 
-  constructor(host = DEFAULT_HOST) {
+  constructor(host = ENGINE_HOST) {
     this.inner = new NodeHttpTransport(parseHost(host), { connectTimeout: 10_000 });
     this.address = this.inner.address;
   }

@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { ENGINE_HOST, ENGINE_SOCKET } from './engine.js';
 
 /**
  * What to do to the engine's answer. Byte counts are of the answer as it arrives from the engine
@@ -40,7 +41,8 @@ export class FaultProxy {
   ) {}
 
   static async start(opts: { target?: string; listen: 'unix' | 'tcp' }): Promise<FaultProxy> {
-    const target = opts.target ?? '/var/run/docker.sock';
+    const target = opts.target ?? ENGINE_SOCKET;
+    if (!target) throw new Error(`FaultProxy: the engine under test (${ENGINE_HOST}) is not a unix socket`);
     const server = net.createServer({ allowHalfOpen: true });
     server.on('error', () => undefined);
     let host: string;
