@@ -12,6 +12,7 @@ import { createTransport, type TransportKind } from './transport/create.js';
 import { parseHost, type TlsOptions } from './transport/host.js';
 import { ProbingTransport } from './transport/probing.js';
 import { DEFAULT_LIMITS, type Transport } from './transport/types.js';
+import { undiciUnavailable } from './transport/undici.js';
 import { checkPinnedVersion } from './version.js';
 import { validateDockerOptions } from './config/options.js';
 
@@ -92,6 +93,8 @@ export class Docker {
       if (kind !== 'auto' && kind !== 'node' && kind !== 'undici') {
         throw new ValidationError(`transport must be 'auto', 'node', 'undici' or a Transport, not ${JSON.stringify(kind)}`, { parameter: 'transport' });
       }
+      const unavailable = kind === 'undici' ? undiciUnavailable() : undefined;
+      if (unavailable) throw new ValidationError(`transport 'undici' does not work here: ${unavailable}; use 'auto' or 'node' (node:http)`, { parameter: 'transport' });
       const limits = { maxConnections: options.maxConnections ?? DEFAULT_LIMITS.maxConnections, maxStreams: options.maxStreams ?? DEFAULT_LIMITS.maxStreams };
       const settings = { kind, connectTimeout, undiciAfter: UNDICI_AFTER, env: { ...process.env, ...env }, limits };
       const { candidates } = chooseEndpoint({ host: options.host, tls: options.tls, context: options.context }, env);
@@ -144,6 +147,7 @@ export class Docker {
     installOperations(groups, {
       call: (id, params, options) => requester.call(id, params, options),
       apiVersion: (options) => requester.apiVersion(options),
+      isPodman: (options) => requester.isPodman(options),
     });
     Object.assign(this, groups);
   }

@@ -44,8 +44,9 @@ export function readConfigFile(env: Env): ConfigFile {
     const parsed = JSON.parse(text) as unknown;
     return parsed && typeof parsed === 'object' ? (parsed as ConfigFile) : {};
   } catch (err) {
-    // V8 quotes the text around a syntax error, which may be a stored credential: say where only.
-    const why = (err as Error).message.replace(/,\s*".*"(?:\.\.\.)? is not valid JSON$/s, '');
+    // V8 quotes the text around a syntax error, and Bun's JavaScriptCore the unexpected word,
+    // either of which may be a stored credential: say what went wrong only.
+    const why = (err as Error).message.replace(/,\s*(?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, '').replace(/^(JSON Parse error: Unexpected identifier)\s*".*"$/s, '$1');
     throw new ValidationError(`${path} is not valid JSON: ${why}`, { parameter: 'DOCKER_CONFIG' });
   }
 }

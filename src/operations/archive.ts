@@ -151,6 +151,13 @@ function containerAbs(p: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
+/** The first component of the entries in the archive of a container path. */
+export function archiveRoot(requested: string): string {
+  if (/^\/+$/.test(requested)) return '/';
+  if (requested === '.' || requested.endsWith('/.')) return '.';
+  return path.posix.basename(containerAbs(requested)) || '/';
+}
+
 async function statOrUndefined(ctx: OperationContext, id: string, p: string, options?: CallOptions): Promise<PathStat | undefined> {
   try {
     return await statPath(ctx, id, p, options);
@@ -266,8 +273,10 @@ async function copyFromWithin(ctx: OperationContext, id: string, containerPath: 
   const remotePath = containerPath.startsWith('/') ? containerPath : `/${containerPath}`;
   const { stat, stream } = await getArchive(ctx, id, remotePath, opts);
   try {
-    // the engine names the entries after the source's base name (`/` for the root, `.` for dir/.)
-    const srcBase = stat.name || path.posix.basename(containerAbs(remotePath)) || '/';
+    // The entries are named after the requested path, as `docker cp` reads them: its base name,
+    // `/` for the root, `.` for dir/. (never the stat's name: Podman's names a symlink's target
+    // and calls the root `.`).
+    const srcBase = archiveRoot(remotePath);
     let root: string;
     let renameTo: string | undefined;
     if (dstStat?.isDirectory()) {

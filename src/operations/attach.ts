@@ -21,7 +21,7 @@ async function session(
   verifyEnd?: (session: HijackSession) => Promise<void>,
 ): Promise<HijackSession> {
   try {
-    const tty = await isRawStream(connection.headers['content-type'], await ctx.apiVersion(options), knownTty);
+    const tty = await isRawStream(connection.headers['content-type'], await ctx.apiVersion(options), knownTty, () => ctx.isPodman(options));
     return new HijackSession(connection, tty, operationId, resize, options.signal, verifyEnd);
   } catch (err) {
     connection.destroy();

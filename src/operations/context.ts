@@ -6,4 +6,6 @@ export interface OperationContext {
   call(operationId: string, params: Record<string, unknown>, options?: CallOptions): Promise<unknown>;
   /** The API version in use (negotiated once). */
   apiVersion(options?: CallOptions): Promise<string>;
+  /** Whether the engine is Podman (from its /_ping answer, asked once). */
+  isPodman(options?: CallOptions): Promise<boolean>;
 }

@@ -1,7 +1,7 @@
 /** Container, service and task logs as frames, demultiplexed unless the source has a TTY. */
 import type { ContainerLogsParams, ServiceLogsParams, TaskLogsParams } from '../generated/api.js';
 import type { CallOptions, ResponseStream } from '../request/types.js';
-import { FrameStream, isRawStream } from '../streams/frames.js';
+import { FrameStream, fromPodman, isRawStream } from '../streams/frames.js';
 import type { OperationContext } from './context.js';
 import { toUnixSeconds, type TimeInput } from './time.js';
 import { containerTty, serviceTty, taskTty } from './tty.js';
@@ -32,7 +32,8 @@ function logStream(
   const source = (async () => {
     const body = (await ctx.call(operationId, { ...params, id }, options)) as ResponseStream;
     try {
-      const tty = await isRawStream(body.headers['content-type'], await ctx.apiVersion(options), knownTty);
+      const podman = fromPodman(body.headers);
+      const tty = await isRawStream(body.headers['content-type'], await ctx.apiVersion(options), knownTty, () => Promise.resolve(podman));
       return { body, tty };
     } catch (err) {
       body.destroy();

@@ -12,6 +12,7 @@ import { encodeRequest } from './encode.js';
 import type { PreparedOperation } from './prepare.js';
 import { prepareOperation } from './prepare.js';
 import { validateCallOptions } from '../config/options.js';
+import { fromPodman } from '../streams/frames.js';
 import { abortError, TIMEOUT } from './abort.js';
 import { drain, errorFromResponse, normalizeHeaders, readJsonText } from './response.js';
 import type { CallOptions, HijackedConnection, ResponseStream } from './types.js';
@@ -52,6 +53,8 @@ export class Requester {
   private negotiating: Promise<string> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** Known once a /_ping was answered. */
+  private podman: boolean | undefined;
   /** Open response streams and hijacked connections: `close()` ends them. */
   private readonly open = new Set<Closable>();
   private readonly defaultTimeout: number | undefined;
@@ -103,8 +106,17 @@ export class Requester {
     return this.negotiating;
   }
 
+  /** Whether the engine is Podman: from the negotiation's /_ping, or one of its own. */
+  async isPodman(options?: CallOptions): Promise<boolean> {
+    if (this.podman !== undefined) return this.podman;
+    const res = await this.send('SystemPing', { method: 'GET', path: '/_ping', headers: {} }, options, false);
+    await drain(res.body).catch(ignore);
+    return (this.podman = fromPodman(normalizeHeaders(res.headers)));
+  }
+
   private async negotiate(options?: CallOptions): Promise<string> {
     const res = await this.send('SystemPing', { method: 'GET', path: '/_ping', headers: {} }, options, false);
+    this.podman = fromPodman(normalizeHeaders(res.headers));
     const header = res.headers['api-version'];
     const engine = Array.isArray(header) ? header[0] : header;
     if (!engine && res.statusCode >= 400) {

@@ -14,16 +14,27 @@ export const RAW = 'application/vnd.docker.raw-stream';
 /**
  * Whether output is raw (TTY): from the Content-Type on API 1.42+ (the engine says which), else
  * from what the caller knows of the container or exec (its Tty setting), never from a guess.
+ * Podman labels multiplexed output `raw-stream` when the version asked for is above the one it
+ * advertises: from Podman (`podman()`), a Content-Type is not trusted.
  */
-export function isRawStream(contentType: string | undefined, apiVersion: string, knownTty: () => Promise<boolean>): Promise<boolean> {
+export async function isRawStream(
+  contentType: string | undefined,
+  apiVersion: string,
+  knownTty: () => Promise<boolean>,
+  podman: () => Promise<boolean> = () => Promise.resolve(false),
+): Promise<boolean> {
   const [major, minor] = apiVersion.split('.').map(Number) as [number, number];
   const typed = major > 1 || minor >= 42;
   if (typed && contentType) {
     const ct = contentType.split(';')[0]!.trim().toLowerCase();
-    if (ct === MULTIPLEXED) return Promise.resolve(false);
-    if (ct === RAW) return Promise.resolve(true);
+    if ((ct === MULTIPLEXED || ct === RAW) && !(await podman())) return ct === RAW;
   }
   return knownTty();
+}
+
+/** Podman's compat API names itself in every answer but its hijacks. */
+export function fromPodman(headers: Record<string, string>): boolean {
+  return headers['libpod-api-version'] !== undefined || /^libpod\//i.test(headers.server ?? '');
 }
 
 export interface FrameSource {

@@ -15,6 +15,15 @@ import { DEFAULT_LIMITS, type ConnectionLimits, type Transport, type TransportRe
 
 type Pool = import('undici').Pool;
 
+/**
+ * Why the undici package cannot serve requests in this runtime, or undefined where it can. Bun
+ * resolves `import('undici')` to a built-in module of its own whose Pool.request() does nothing.
+ */
+export function undiciUnavailable(): string | undefined {
+  const bun = (process.versions as { bun?: string }).bun;
+  return bun ? `under Bun ${bun}, import('undici') gives Bun's built-in stand-in, whose Pool cannot make requests` : undefined;
+}
+
 export class UndiciTransport implements Transport {
   readonly address: string;
 
@@ -32,6 +41,8 @@ export class UndiciTransport implements Transport {
    * transport's own); else to one of its own.
    */
   static async create(endpoint: Endpoint, connectTimeout: number, limits: ConnectionLimits = DEFAULT_LIMITS, streams?: NodeHttpTransport): Promise<UndiciTransport> {
+    const unavailable = undiciUnavailable();
+    if (unavailable) throw new Error(`the undici transport is not available: ${unavailable}`); // 'auto' stays on node:http
     const { Pool } = await import('undici');
     const pool = new Pool(`${endpoint.protocol}//${endpoint.hostname.includes(':') ? `[${endpoint.hostname}]` : endpoint.hostname}:${endpoint.port}`, {
       ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : {}),

@@ -229,6 +229,7 @@ describe('build: input checks and parameters', () => {
         return Readable.from([Buffer.from('{"stream":"Step 1/1 : FROM scratch\\n"}\n{"aux":{"ID":"sha256:abc"}}\n{"stream":"Successfully built abc\\n"}\n')]);
       },
       apiVersion: async () => '1.41',
+      isPodman: async () => false,
     };
     return { calls, ctx };
   }

@@ -52,6 +52,7 @@ function archiveCtx(archive: Buffer, stat: { name: string; dir: boolean }) {
       return stream;
     },
     apiVersion: async () => '1.41',
+    isPodman: async () => false,
   };
   return { ctx, calls };
 }
@@ -95,6 +96,7 @@ describe('input checks', () => {
   const never: OperationContext = {
     call: () => Promise.reject(new Error('must not be called')),
     apiVersion: async () => '1.41',
+    isPodman: async () => false,
   };
   it('throws ValidationError before any call', async () => {
     await expect(statPath(never, '', '/x')).rejects.toThrow(ValidationError);
@@ -108,7 +110,7 @@ describe('input checks', () => {
   });
   it('putArchive sends the flags as the engine reads them, only when set', async () => {
     const seen: Record<string, unknown>[] = [];
-    const ctx: OperationContext = { call: async (_id, p) => void seen.push(p), apiVersion: async () => '1.41' };
+    const ctx: OperationContext = { call: async (_id, p) => void seen.push(p), apiVersion: async () => '1.41', isPodman: async () => false };
     await putArchive(ctx, 'c', '/x', Buffer.alloc(1024));
     await putArchive(ctx, 'c', '/x', Buffer.alloc(1024), { noOverwriteDirNonDir: true, copyUIDGID: true });
     await putArchive(ctx, 'c', '/x', Buffer.alloc(1024), { noOverwriteDirNonDir: false, copyUIDGID: false });
@@ -281,6 +283,7 @@ describe('copyTo: docker cp semantics against a fake container', () => {
         throw new Error(`unexpected ${id}`);
       },
       apiVersion: async () => '1.41',
+      isPodman: async () => false,
     };
     return { ctx, uploads };
   }
@@ -350,6 +353,7 @@ describe('copyTo: docker cp semantics against a fake container', () => {
         return undefined;
       },
       apiVersion: async () => '1.41',
+      isPodman: async () => false,
     };
     await fsp.rm(path.join(src, 'sub'), { recursive: true });
     await fsp.symlink('/nonexistent', path.join(src, 'dangling'));
