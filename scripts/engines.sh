@@ -62,7 +62,9 @@ set -euo pipefail
 
 START_TIMEOUT=90 # seconds to wait for /_ping after starting a daemon
 STOP_TIMEOUT=30  # seconds to wait for a daemon to exit after SIGTERM (dockerd stops containers first)
-REGISTRY_PORTS=(5000 5001)
+# 5000, 5001: the registries; 5080: where the engine suite serves downloads to the engine (build
+# contexts, tars fetched by URL: TEST_HTTP_PORT in test/support/engine.ts)
+BRIDGED_PORTS=(5000 5001 5080)
 
 # ip, runc, iptables and the like live in sbin directories, which are not always on a non-login PATH.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -204,7 +206,7 @@ clean_engine() {
 # is not running (see the top of this file).
 ensure_bridges() {
   local port sock pid
-  for port in "${REGISTRY_PORTS[@]}"; do
+  for port in "${BRIDGED_PORTS[@]}"; do
     sock="$RUN_DIR/registry-$port.sock"
     pid="$(cat "$RUN_DIR/bridge-host-$port.pid" 2>/dev/null || true)"
     if ! is_process "$pid" socat; then
@@ -225,7 +227,7 @@ ensure_bridges() {
 
 stop_bridges() {
   local port pid half
-  for port in "${REGISTRY_PORTS[@]}"; do
+  for port in "${BRIDGED_PORTS[@]}"; do
     for half in host netns; do
       pid="$(cat "$RUN_DIR/bridge-$half-$port.pid" 2>/dev/null || true)"
       if is_process "$pid" socat; then stop_process "$pid" 5; fi

@@ -135,6 +135,9 @@ write_configs() {
     echo "X11Forwarding no"
     echo "PrintMotd no"
     echo "Subsystem sftp internal-sftp"
+    # The engine suite names the engine under test (SetEnv in its ssh config): the remote
+    # `docker system dial-stdio` then reaches that engine, not the default one.
+    echo "AcceptEnv DOCKER_HOST"
   } >"$STATE/sshd_config.tmp"
   mv "$STATE/sshd_config.tmp" "$STATE/sshd_config"
   {
@@ -179,6 +182,8 @@ start_sshd() {
   write_configs
   pid="$(sshd_pid)"
   if [[ -n "$pid" ]] && login_works; then
+    kill -HUP "$pid" # re-reads the config just written (it may have changed)
+    sleep 0.2
     log "sshd (pid $pid) answers on $HOST:$PORT ($STATE)"
     check_remote_docker
     return 0

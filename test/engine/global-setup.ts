@@ -14,6 +14,11 @@ export async function setup(): Promise<void> {
   const docker = new Docker();
   try {
     const version = await docker.apiVersion({ timeout: 10_000 });
+    // What the engine is, for assertions that follow it (test/support/engine.ts's ENGINE).
+    const v = await docker.system.version();
+    process.env.DOCKHAND_ENGINE_API = version;
+    process.env.DOCKHAND_ENGINE_VERSION = v.Version ?? '';
+    process.env.DOCKHAND_ENGINE_PODMAN = v.Components?.some((c) => /podman/i.test(c.Name)) ? '1' : '';
     await docker.images.inspect(TEST_IMAGE).catch((err: Error) => {
       throw new Error(`the engine answers (API ${version}) but has no ${TEST_IMAGE}: run \`npm run engine -- up\` (${err.message})`);
     });

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConflictError, Docker, NotFoundError } from '../../src/index.js';
-import { Created, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
+import { Created, TEST_LABEL, apiAtLeast, labels, uniqueName } from '../support/engine.js';
 
 const docker = new Docker();
 const created = new Created(docker);
@@ -32,7 +32,7 @@ describe('networks', () => {
     expect((await docker.networks.inspect(name)).Id).toBe(id);
   });
 
-  it('refuses a second network with the same name when CheckDuplicate is set (409); allows it otherwise (API < 1.44)', async () => {
+  it('refuses a second network with the same name when CheckDuplicate is set (409); allows it otherwise before API 1.44', async () => {
     const { id, name } = await createNetwork();
     // CheckDuplicate exists up to API 1.43; the generated body type (newest API) lacks it.
     const config = { Name: name, Driver: 'bridge', Labels: labels(), CheckDuplicate: true } as { Name: string };
@@ -44,6 +44,12 @@ describe('networks', () => {
     expect(err).toMatchObject({ statusCode: 409, code: 'CONFLICT', operationId: 'NetworkCreate' });
     expect((err as Error).message).toContain(name);
 
+    if (apiAtLeast('1.44')) {
+      // API 1.44+ ignores CheckDuplicate: a network name is always unique
+      const again = await docker.networks.create({ networkConfig: { Name: name, Driver: 'bridge', Labels: labels() } }).catch((e: unknown) => e);
+      expect(again).toBeInstanceOf(ConflictError);
+      return;
+    }
     const second = await docker.networks.create({ networkConfig: { Name: name, Driver: 'bridge', Labels: labels() } });
     created.network(second.Id!);
     expect(second.Id).not.toBe(id);

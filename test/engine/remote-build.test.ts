@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Docker, NotFoundError, type TransportRequest } from '../../src/index.js';
 import type { BuildMessage } from '../../src/operations/build.js';
-import { Created, RUN_ID, RUN_LABEL, RecordingTransport, TEST_IMAGE, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
+import { Created, RUN_ID, RUN_LABEL, RecordingTransport, TEST_HTTP_PORT, TEST_IMAGE, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
 import { tar } from '../support/tar.js';
 
 const DOCKERFILE = `FROM ${TEST_IMAGE}\nRUN echo remote > /remote.txt\nLABEL ${TEST_LABEL}=true\n`;
@@ -47,7 +47,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(TEST_HTTP_PORT, '127.0.0.1', resolve);
   });
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });

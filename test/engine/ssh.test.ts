@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError, Docker } from '../../src/index.js';
-import { Created, TEST_IMAGE, labels, waitUntil } from '../support/engine.js';
+import { Created, ENGINE_HOST, TEST_IMAGE, labels, waitUntil } from '../support/engine.js';
 
 const STATE = join(process.env.TMPDIR || '/tmp', 'dockhand-sshd');
 const SSHD_LOG = join(STATE, 'sshd.log');
@@ -70,6 +70,8 @@ function installSshConfig(): void {
     '  IdentitiesOnly yes',
     '  StrictHostKeyChecking yes',
     `  UserKnownHostsFile ${join(STATE, 'known_hosts')}`,
+    // the remote `docker system dial-stdio` reaches the engine under test (sshd accepts it)
+    `  SetEnv DOCKER_HOST=${ENGINE_HOST}`,
   ];
   const block = [
     BEGIN,

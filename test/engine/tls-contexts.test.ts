@@ -19,14 +19,17 @@ import { ENGINE_HOST } from '../support/engine.js';
 
 const STATE = join(process.env.TMPDIR || '/tmp', 'dockhand-tls-engine');
 const TLS_HOST = 'tcp://127.0.0.1:2376';
+/** The engine under test, named by the unix-socket context and DOCKER_HOST cases. */
 const MAIN_HOST = ENGINE_HOST;
+/** Where the default context and the "nothing configured" search land, whatever is under test. */
+const DEFAULT_SOCKET = 'unix:///var/run/docker.sock';
 const TRANSPORTS = ['node', 'undici'] as const;
 const UP = '`bash scripts/tls-engine.sh up`';
 
 const file = (name: string): Buffer => readFileSync(join(STATE, name));
 
 /** The DockerRootDir of each engine, learnt in beforeAll. */
-const roots = { tls: '', main: '' };
+const roots = { tls: '', main: '', default: '' };
 /** Error messages seen, printed at the end (they are part of what these tests are about). */
 const observed: string[] = [];
 const scratch = mkdtempSync(join(tmpdir(), 'dockhand-tls-contexts-'));
@@ -62,6 +65,7 @@ beforeAll(async () => {
     throw new Error(`TLS engine suite: the TLS engine does not answer on ${TLS_HOST} (${(err as Error).message}); run ${UP} first`);
   }
   roots.main = (await using({ host: MAIN_HOST, env: {} }, (d) => d.system.info({}, { timeout: 10_000 }))).DockerRootDir ?? '';
+  roots.default = (await using({ host: DEFAULT_SOCKET, env: {} }, (d) => d.system.info({}, { timeout: 10_000 }))).DockerRootDir ?? '';
   // The two engines are told apart by their root directories: they must differ.
   expect(roots.tls).toBe(realpathSync(join(STATE, 'data')));
   expect(roots.main).not.toBe(roots.tls);
@@ -261,7 +265,7 @@ describe('docker contexts made by the docker CLI', () => {
     context?: string;
     address: string;
     source: string;
-    engine: 'tls' | 'main';
+    engine: 'tls' | 'main' | 'default';
   }
 
   const cases: Case[] = [
@@ -281,9 +285,9 @@ describe('docker contexts made by the docker CLI', () => {
       name: 'DOCKER_CONTEXT=default over currentContext tls-ctx',
       use: 'tls-ctx',
       env: { DOCKER_CONTEXT: 'default' },
-      address: MAIN_HOST,
+      address: DEFAULT_SOCKET,
       source: 'context "default" (DOCKER_CONTEXT)',
-      engine: 'main',
+      engine: 'default',
     },
     {
       name: 'the context option (--context) over DOCKER_CONTEXT and currentContext',
@@ -354,14 +358,14 @@ describe('docker contexts made by the docker CLI', () => {
     expect(seen).toEqual({ node: expected, undici: expected });
   });
 
-  it('nothing configured: the usual places, and the main engine answers on the default socket', async () => {
+  it('nothing configured: the usual places, and the engine on the default socket answers', async () => {
     const home = join(scratch, 'empty-home');
     const run = join(scratch, 'empty-run');
     const config = join(scratch, 'empty-config');
     for (const d of [home, run, config]) mkdirSync(d);
     const env = { HOME: home, XDG_RUNTIME_DIR: run, DOCKER_CONFIG: config };
-    const expected = { address: MAIN_HOST, source: 'default socket', attempts: [], root: roots.main };
+    const expected = { address: DEFAULT_SOCKET, source: 'default socket', attempts: [], root: roots.default };
     expect(await perTransport((transport) => dockhandView({ env, transport }))).toEqual({ node: expected, undici: expected });
-    expect(cliView(env)).toEqual({ current: 'default', host: MAIN_HOST, root: roots.main });
+    expect(cliView(env)).toEqual({ current: 'default', host: DEFAULT_SOCKET, root: roots.default });
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ConflictError, Docker, NotFoundError } from '../../src/index.js';
-import { Created, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
+import { ConflictError, Docker, NotFoundError, type Filters } from '../../src/index.js';
+import { Created, TEST_LABEL, apiAtLeast, labels, uniqueName } from '../support/engine.js';
 
 const docker = new Docker();
 const created = new Created(docker);
@@ -35,7 +35,9 @@ describe('volumes', () => {
     const vol = await docker.volumes.create({ volumeConfig: { Labels: labels() } });
     created.volume(vol.Name);
     expect(vol.Name).toMatch(/^[0-9a-f]{64}$/);
-    expect((await docker.volumes.inspect(vol.Name)).Labels).toEqual(labels());
+    // API 1.42+ marks a volume made without a name `com.docker.volume.anonymous` (what prune reads)
+    const expected = apiAtLeast('1.42') ? { ...labels(), 'com.docker.volume.anonymous': '' } : labels();
+    expect((await docker.volumes.inspect(vol.Name)).Labels).toEqual(expected);
   });
 
   it('lists with a label filter', async () => {
@@ -65,7 +67,7 @@ describe('volumes', () => {
     await expect(docker.volumes.remove(vol.Name)).rejects.toMatchObject({ statusCode: 404, code: 'NOT_FOUND' });
   });
 
-  it('prunes exactly the unused volumes carrying the filter label (API 1.41: named ones too)', async () => {
+  it('prunes exactly the unused volumes carrying the filter label (named ones too: all=true from API 1.42)', async () => {
     const mark = uniqueName('prune');
     const unused = await createVolume({ 'dockhand.prune': mark });
     const anonymous = await docker.volumes.create({ volumeConfig: { Labels: { ...labels(), 'dockhand.prune': mark } } });
@@ -74,7 +76,10 @@ describe('volumes', () => {
     await created.createContainer({ HostConfig: { Binds: [`${inUse.Name}:/data`] } });
     const other = await createVolume();
 
-    const res = await docker.volumes.prune({ filters: { label: [`${TEST_LABEL}=true`, `dockhand.prune=${mark}`] } });
+    // API 1.42+ prunes only anonymous volumes unless the filter says `all=true` (which 1.41 refuses)
+    const filters: Filters = { label: [`${TEST_LABEL}=true`, `dockhand.prune=${mark}`] };
+    if (apiAtLeast('1.42')) filters.all = ['true'];
+    const res = await docker.volumes.prune({ filters });
     expect([...res.VolumesDeleted!].sort()).toEqual([unused.Name, anonymous.Name].sort());
     expect(res.SpaceReclaimed).toBe(0);
     await expect(docker.volumes.inspect(unused.Name)).rejects.toBeInstanceOf(NotFoundError);

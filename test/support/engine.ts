@@ -14,6 +14,37 @@ export const ENGINE_HOST = process.env.DOCKER_HOST || DEFAULT_HOST;
 /** Its unix socket path, for tests that put something in front of it. */
 export const ENGINE_SOCKET = ENGINE_HOST.startsWith('unix://') ? ENGINE_HOST.slice('unix://'.length) : undefined;
 
+/**
+ * The engine under test, as the global setup found it: the API version in use (negotiated), its
+ * version, and whether it is Podman. Tests whose assertions differ between engines branch on
+ * these (and say why), never on a guess.
+ */
+export const ENGINE = {
+  api: process.env.DOCKHAND_ENGINE_API ?? '1.41',
+  version: process.env.DOCKHAND_ENGINE_VERSION ?? '',
+  podman: process.env.DOCKHAND_ENGINE_PODMAN === '1',
+};
+
+/** Whether the API version in use is at least `version` (e.g. `apiAtLeast('1.42')`). */
+export function apiAtLeast(version: string): boolean {
+  const [a, b] = ENGINE.api.split('.').map(Number) as [number, number];
+  const [c, d] = version.split('.').map(Number) as [number, number];
+  return a > c || (a === c && b >= d);
+}
+
+/**
+ * The port tests serve downloads to the engine on (build contexts, tars fetched by URL), on
+ * 127.0.0.1: scripts/engines.sh bridges it into the network namespace of each engine it runs, so
+ * the engine's own 127.0.0.1:5080 reaches the test.
+ */
+export const TEST_HTTP_PORT = 5080;
+
+/**
+ * What the engine answers when the registry refuses a pull (401) or has no such plugin: 20.10 and
+ * 26.1 (API 1.45) turn both into a 500 of their own; 28.5 (API 1.51) passes the 401 and the 404 on.
+ */
+export const REGISTRY_STATUS_PASSED_ON = apiAtLeast('1.48');
+
 /** The image `scripts/engine.sh up` imports from a busybox rootfs. */
 export const TEST_IMAGE = 'dockhand-test/busybox:latest';
 /** Every engine object a test creates carries this label. */
