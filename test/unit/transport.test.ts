@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError, Docker } from '../../src/index.js';
 import { AutoTransport } from '../../src/transport/auto.js';
 import { parseHost } from '../../src/transport/host.js';
+import { TRANSPORTS, UNDICI_HERE } from '../support/runtime.js';
 
 interface Pki {
   ca: string;
@@ -69,7 +70,7 @@ describe('TLS', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  for (const transport of ['node', 'undici'] as const) {
+  for (const transport of TRANSPORTS) {
     it(`${transport}: connects with the right CA and client certificate`, async () => {
       const docker = new Docker({ host, transport, tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } });
       try {
@@ -99,7 +100,7 @@ describe('TLS', () => {
 });
 
 describe('connect timeout', () => {
-  for (const transport of ['node', 'undici'] as const) {
+  for (const transport of TRANSPORTS) {
     it(`${transport}: never waits forever for a connection to be made`, async () => {
       // A server that accepts TCP but never says a word: the TLS handshake never completes.
       const sockets: import('node:net').Socket[] = [];
@@ -120,7 +121,16 @@ describe('connect timeout', () => {
 });
 
 describe('auto transport', () => {
-  it('starts on node:http and moves to undici after enough requests', async () => {
+  it.runIf(!UNDICI_HERE)('where undici is a stand-in (Bun): transport undici is refused naming the runtime, auto stays on node:http', async () => {
+    expect(() => new Docker({ host: 'tcp://127.0.0.1:9', transport: 'undici' })).toThrow(/Bun/);
+    const endpoint = parseHost('tcp://127.0.0.1:9');
+    const transport = new AutoTransport(endpoint, 1000, 1);
+    await transport.warm();
+    expect(transport.active).toBe('node');
+    await transport.close();
+  });
+
+  it.runIf(UNDICI_HERE)('starts on node:http and moves to undici after enough requests', async () => {
     const server = http.createServer(engineLike);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const endpoint = parseHost(`tcp://127.0.0.1:${(server.address() as AddressInfo).port}`);
