@@ -301,8 +301,9 @@ describe('logs: a large log', () => {
     const line = `${'0123456789abcdef'.repeat(1024)}\n`;
     expect(head.digest('hex')).toBe(createHash('sha256').update(line + line).digest('hex'));
     // holding the log would make every later sample tens of MB; a stream holds a few chunks
+    // (up to ~6 MB seen with 28.5, whose log driver hands out larger reads than 20.10's)
     held.sort((a, b) => a - b);
-    expect(held[Math.floor(held.length / 2)]).toBeLessThan(4 * MiB);
+    expect(held[Math.floor(held.length / 2)]).toBeLessThan(8 * MiB);
     expect(peakRss - base.rss).toBeLessThan(40 * MiB);
   });
 });
@@ -719,7 +720,8 @@ describe('images.import', () => {
       );
       expect(err).toBeInstanceOf(StreamError);
       expect(err).toMatchObject({ code: 'STREAM_ERROR', operationId: 'ImageCreate' });
-      expect((err as Error).message).toBe('Error processing tar file(exit status 1): unexpected EOF');
+      // 20.10 wraps the cause; 26+ reports it alone
+      expect((err as Error).message).toBe(apiAtLeast('1.42') ? 'unexpected EOF' : 'Error processing tar file(exit status 1): unexpected EOF');
       // the error came after the engine had started reporting progress
       expect(messages[0]!.status).toBe(`Downloading from ${base}/truncated.tar`);
       expect(messages.some((m) => m.status === 'Importing')).toBe(true);
