@@ -30,6 +30,12 @@ export const DEFAULT_MAX_JSON_BODY = 64 * 1024 * 1024;
 
 const ignore = (): void => undefined;
 
+/** A response whose body has its 'error' listener from birth. */
+function listened(res: TransportResponse): TransportResponse {
+  res.body.on('error', ignore);
+  return res;
+}
+
 /** Something `close()` ends: an open response stream or a hijacked connection. */
 interface Closable {
   destroy(error?: Error): unknown;
@@ -201,13 +207,7 @@ export class Requester {
     if (upload?.error !== undefined) throw this.failure(operationId, upload.error, undefined, upload);
     const timed = timeout !== undefined && timeout > 0;
     if (!signal && !timed) {
-      try {
-        const res = await this.transport.request(req);
-        res.body.on('error', ignore);
-        return res;
-      } catch (err) {
-        throw this.failure(operationId, err, undefined, upload);
-      }
+      return this.transport.request(req).then(listened, (err: unknown) => Promise.reject(this.failure(operationId, err, undefined, upload)));
     }
     const controller = new AbortController();
     req.signal = controller.signal;
