@@ -3,6 +3,7 @@ import type { Api } from './generated/api.js';
 import { FRIENDLY } from './generated/friendly.js';
 import { OPERATIONS, OPERATION_ALIASES } from './generated/operations.js';
 import { ValidationError, type ConnectionAttempt } from './errors.js';
+import type { OperationContext } from './operations/context.js';
 import { installOperations, type DockerGroups } from './operations/groups.js';
 import { Requester } from './request/requester.js';
 import type { CallOptions } from './request/types.js';
@@ -145,7 +146,8 @@ export class Docker {
       groups[group] = target;
     }
     installOperations(groups, {
-      call: (id, params, options) => requester.call(id, params, options),
+      // the one untyped seam: the requester validates params at run time for every operation
+      call: ((id: string, params: unknown, options?: CallOptions) => requester.call(id, params, options)) as OperationContext['call'],
       apiVersion: (options) => requester.apiVersion(options),
       isPodman: (options) => requester.isPodman(options),
     });

@@ -32,7 +32,7 @@ export type { PullParams, PushParams, ImportParams, ProgressCallOptions } from '
 export type { AttachParams, ExecStartConfig } from './operations/attach.js';
 export type { TimeInput } from './operations/time.js';
 export type { PathStat, PutArchiveOptions } from './operations/archive.js';
-export type { BuildMessage, BuildOptions } from './operations/build.js';
+export type { BuildMessage, BuildOptions, BuildResult } from './operations/build.js';
 export { MIN_API_VERSION, MAX_API_VERSION, compareVersions } from './version.js';
 export type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from './request/types.js';
 export type { OperationSpec, ParamSpec, ResponseKind } from './request/operation.js';

@@ -7,8 +7,9 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DockerError, NotFoundError, ValidationError } from '../errors.js';
+import type { PutContainerArchiveParams } from '../generated/api.js';
 import { deadline, raceSignal } from '../request/abort.js';
-import type { CallOptions, ResponseHeaders, ResponseStream, UploadBody } from '../request/types.js';
+import type { CallOptions, UploadBody } from '../request/types.js';
 import { extractTar, packPath, packStream, walkTree } from '../streams/tar.js';
 import type { OperationContext } from './context.js';
 
@@ -95,7 +96,7 @@ export async function statPath(ctx: OperationContext, id: string, containerPath:
   need(id, 'id', 'statPath', 'ContainerArchiveInfo');
   need(containerPath, 'path', 'statPath', 'ContainerArchiveInfo');
   const opts = checkOptions(options, 'statPath');
-  const headers = (await ctx.call('ContainerArchiveInfo', { id, path: containerPath }, opts)) as ResponseHeaders;
+  const headers = await ctx.call('ContainerArchiveInfo', { id, path: containerPath }, opts);
   return decodePathStat(headers[PATH_STAT_HEADER]);
 }
 
@@ -104,7 +105,7 @@ export async function getArchive(ctx: OperationContext, id: string, containerPat
   need(id, 'id', 'getArchive', 'ContainerArchive');
   need(containerPath, 'path', 'getArchive', 'ContainerArchive');
   const opts = checkOptions(options, 'getArchive');
-  const stream = (await ctx.call('ContainerArchive', { id, path: containerPath }, opts)) as ResponseStream;
+  const stream = await ctx.call('ContainerArchive', { id, path: containerPath }, opts);
   try {
     return { stat: decodePathStat(stream.headers?.[PATH_STAT_HEADER], 'ContainerArchive'), stream };
   } catch (err) {
@@ -130,7 +131,7 @@ export async function putArchive(
     if (v !== undefined && typeof v !== 'boolean') throw new ValidationError(`putArchive: ${k} must be a boolean`, { parameter: k });
   }
   const callOptions = checkOptions(options, 'putArchive');
-  const params: Record<string, unknown> = { id, path: containerPath, inputStream: tar };
+  const params: PutContainerArchiveParams = { id, path: containerPath, inputStream: tar };
   // Both flags default to false on the engine: send them only when set, so copyUIDGID: false
   // works on engines older than 1.39 too.
   if (opts.noOverwriteDirNonDir) params.noOverwriteDirNonDir = '1';

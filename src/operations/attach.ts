@@ -32,7 +32,7 @@ async function session(
 /** Attaches to a container: stdout and stderr by default, stdin when `stdin: true`. */
 export async function attachContainer(ctx: OperationContext, id: string, params: AttachParams = {}, options: CallOptions = {}): Promise<HijackSession> {
   const p = { stream: true, stdout: true, stderr: true, ...params, id };
-  const connection = (await ctx.call('ContainerAttach', p, options)) as HijackedConnection;
+  const connection = await ctx.call('ContainerAttach', p, options);
   // Attach never answers before the TTY is known: inspect it in parallel on older APIs.
   const verify = p.stream ? (s: HijackSession) => attachEnded(ctx, id, s, options) : undefined;
   return session(ctx, 'ContainerAttach', connection, () => containerTty(ctx, id, options), (size) => ctx.call('ContainerResize', { id, ...size }), options, verify);

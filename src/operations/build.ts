@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { DockerError, ValidationError } from '../errors.js';
 import type { AuthConfig, BuildInfo } from '../generated/types.js';
 import type { CallOptions } from '../request/types.js';
-import { ProgressStream, type ProgressMessage, type ProgressModel, type ProgressOptions } from '../streams/progress.js';
+import { ProgressStream, type ProgressMessage, type ProgressModel, type ProgressOptions, type ProgressResult } from '../streams/progress.js';
 import { packPath, packStream, walkTree } from '../streams/tar.js';
 import type { OperationContext } from './context.js';
 
@@ -29,6 +29,22 @@ async function loadDockerignore(): Promise<IgnoreFactory> {
 
 /** A message of the build stream. */
 export type BuildMessage = BuildInfo & ProgressMessage;
+
+/** What a build resolves to: the progress result and the built image's id. */
+export interface BuildResult extends ProgressResult<BuildMessage> {
+  /** `sha256:...` of the image built (from the builder's `aux` message), when it said. */
+  imageId: string | undefined;
+}
+
+/** The image id in a build's `aux` payloads: the last `{ ID }` the builder sent. */
+export function builtImageId(result: ProgressResult<BuildMessage>): BuildResult {
+  let imageId: string | undefined;
+  for (const aux of result.aux) {
+    const id = (aux as { ID?: unknown } | null)?.ID;
+    if (typeof id === 'string') imageId = id;
+  }
+  return { ...result, imageId };
+}
 
 export interface BuildOptions {
   /** Path of the Dockerfile, relative to the context (default `Dockerfile`). */
@@ -292,7 +308,7 @@ export function createContextStream(dir: string, options: ContextStreamOptions =
  * with the ProgressResult (`aux` holds `{ ID: 'sha256:...' }`) and rejects with StreamError when
  * a step fails.
  */
-export function build(ctx: OperationContext, context: string, options: BuildOptions = {}): ProgressStream<BuildMessage> {
+export function build(ctx: OperationContext, context: string, options: BuildOptions = {}): ProgressStream<BuildMessage, BuildResult> {
   if (typeof context !== 'string' || context === '' || context.includes('\0')) throw invalid('the context must be a folder path or a URL', 'context');
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalid('options must be an object', 'options');
   const params: Record<string, unknown> = {};
@@ -354,5 +370,5 @@ export function build(ctx: OperationContext, context: string, options: BuildOpti
     return res;
   };
 
-  return new ProgressStream<BuildMessage>(open(), OP, { signal: options.signal, onProgress: options.onProgress as ProgressOptions['onProgress'] });
+  return new ProgressStream<BuildMessage, BuildResult>(open(), OP, { signal: options.signal, onProgress: options.onProgress as ProgressOptions['onProgress'] }, builtImageId);
 }

@@ -89,7 +89,7 @@ export async function execInContainer(ctx: OperationContext, id: string, config:
   if (stdin instanceof Readable) stdin.on('error', () => undefined);
   const run = deadline(options);
   try {
-    const created = (await ctx.call('ContainerExec', { id, execConfig }, run.options)) as { Id: string };
+    const created = await ctx.call('ContainerExec', { id, execConfig }, run.options);
     const session = await startExec(ctx, created.Id, { Tty: config.Tty === true }, run.options, false);
     const feeding = stdin === undefined ? (session.stdin.end(), Promise.resolve()) : feed(session, stdin);
     const [output] = await Promise.all([session.text(), feeding]);

@@ -4,15 +4,15 @@
  */
 import type * as G from '../generated/friendly.js';
 import type { ContainerStatsParams } from '../generated/api.js';
-import type { AuthResponse, ContainerStatsResponse, EventMessage } from '../generated/types.js';
+import type { AuthResponse, ContainerStatsResponse, CreateImageInfo, EventMessage, PushImageInfo } from '../generated/types.js';
 import type { CallOptions, RegistryAuth, UploadBody } from '../request/types.js';
 import type { FrameStream } from '../streams/frames.js';
 import type { JsonStream } from '../streams/json-iterable.js';
-import type { ProgressStream } from '../streams/progress.js';
+import type { ProgressMessage, ProgressStream } from '../streams/progress.js';
 import type { HijackSession } from '../streams/session.js';
 import type { Readable } from 'node:stream';
 import { copyFrom, copyTo, getArchive, putArchive, statPath, type PathStat, type PutArchiveOptions } from './archive.js';
-import { build, type BuildMessage, type BuildOptions } from './build.js';
+import { build, type BuildMessage, type BuildOptions, type BuildResult } from './build.js';
 import { attachContainer, startExec, type AttachParams, type ExecStartConfig } from './attach.js';
 import type { OperationContext } from './context.js';
 import { execInContainer, type ExecOptions, type ExecResult } from './exec.js';
@@ -51,16 +51,16 @@ export interface ExecGroup extends Omit<G.ExecApi, 'start'> {
 export interface ImagesGroup extends Omit<G.ImagesApi, 'push' | 'load' | 'build'> {
   /**
    * Builds from a local folder (tarred on the fly, honouring .dockerignore) or a remote context
-   * (a URL); await it for the image ID (`aux`), or iterate the builder's messages.
+   * (a URL); await it for the image's id (`imageId`), or iterate the builder's messages.
    */
-  build(context: string, options?: BuildOptions): ProgressStream<BuildMessage>;
+  build(context: string, options?: BuildOptions): ProgressStream<BuildMessage, BuildResult>;
   /** Pulls `name[:tag|@digest]` (tag `latest` by default); await it, or iterate its progress. */
-  pull(ref: string, params?: PullParams, options?: ProgressCallOptions): ProgressStream;
+  pull(ref: string, params?: PullParams, options?: ProgressCallOptions): ProgressStream<CreateImageInfo & ProgressMessage>;
   /** Imports a rootfs tarball (bytes, stream, or a URL the engine fetches). */
-  import(source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions): ProgressStream;
-  push(name: string, params?: PushParams, options?: ProgressCallOptions): ProgressStream;
+  import(source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions): ProgressStream<CreateImageInfo & ProgressMessage>;
+  push(name: string, params?: PushParams, options?: ProgressCallOptions): ProgressStream<PushImageInfo & ProgressMessage>;
   /** Loads a tarball of images (from `images.get` / `docker save`). */
-  load(tarball: UploadBody, params?: { quiet?: boolean; platform?: string[] }, options?: ProgressCallOptions): ProgressStream;
+  load(tarball: UploadBody, params?: { quiet?: boolean; platform?: string[] }, options?: ProgressCallOptions): ProgressStream<ProgressMessage>;
 }
 
 export interface SystemGroup extends Omit<G.SystemApi, 'events'> {

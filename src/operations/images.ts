@@ -4,7 +4,7 @@ import type { ImageCreateParams, ImageLoadParams, ImagePushParams } from '../gen
 import type { CreateImageInfo, PushImageInfo } from '../generated/types.js';
 import type { CallOptions, RegistryAuth as AuthConfig, ResponseStream, UploadBody } from '../request/types.js';
 import { ProgressStream, type ProgressMessage, type ProgressOptions } from '../streams/progress.js';
-import type { OperationContext } from './context.js';
+import type { OperationContext, ParamsOf } from './context.js';
 
 export type ProgressCallOptions = CallOptions & Pick<ProgressOptions, 'onProgress'>;
 
@@ -20,8 +20,12 @@ export function parseImageReference(ref: string): { name: string; tag?: string; 
   return { name: ref, tag: 'latest' };
 }
 
-function progress<T extends ProgressMessage>(ctx: OperationContext, operationId: string, params: Record<string, unknown>, options: ProgressCallOptions): ProgressStream<T> {
+/** The operations that answer a JSON-message progress stream. */
+export type ProgressOperation = 'ImageCreate' | 'ImagePush' | 'ImageLoad' | 'ImageBuild' | 'PluginPull' | 'PluginUpgrade' | 'PluginPush';
+
+function progress<T extends ProgressMessage, K extends ProgressOperation = ProgressOperation>(ctx: OperationContext, operationId: K, params: ParamsOf<K>, options: ProgressCallOptions): ProgressStream<T> {
   const { onProgress, ...callOptions } = options;
+  // every ProgressOperation resolves to a ResponseStream; TypeScript cannot narrow ResultOf<K> itself
   const response = ctx.call(operationId, params, callOptions) as Promise<ResponseStream>;
   return new ProgressStream<T>(response, operationId, { signal: options.signal, onProgress });
 }
@@ -62,7 +66,7 @@ export function pushImage(ctx: OperationContext, name: string, params: PushParam
 }
 
 /** Loads images from a tarball made by `images.get` / `docker save`. */
-export function loadImages(ctx: OperationContext, tarball: UploadBody, params: Omit<ImageLoadParams, 'imagesTarball'> = {}, options: ProgressCallOptions = {}): ProgressStream {
+export function loadImages(ctx: OperationContext, tarball: UploadBody, params: Omit<ImageLoadParams, 'imagesTarball'> = {}, options: ProgressCallOptions = {}): ProgressStream<ProgressMessage> {
   return progress(ctx, 'ImageLoad', { ...params, imagesTarball: tarball }, options);
 }
 

@@ -1,7 +1,7 @@
 /** Container stats and engine events as typed async iterables. */
 import type { ContainerStatsParams, SystemEventsParams } from '../generated/api.js';
 import type { ContainerStatsResponse, EventMessage } from '../generated/types.js';
-import type { CallOptions, ResponseStream } from '../request/types.js';
+import type { CallOptions } from '../request/types.js';
 import { JsonStream } from '../streams/json-iterable.js';
 import { versionKey } from '../version.js';
 import type { OperationContext } from './context.js';
@@ -9,7 +9,7 @@ import { toUnixSeconds, type TimeInput } from './time.js';
 
 /** Stats every second until the loop stops (`stream: false`: one sample; `'one-shot'` from API 1.41). */
 export function containerStats(ctx: OperationContext, id: string, params: Omit<ContainerStatsParams, 'id'> = {}, options: CallOptions = {}): JsonStream<ContainerStatsResponse> {
-  const source = ctx.call('ContainerStats', { ...params, id }, options) as Promise<ResponseStream>;
+  const source = ctx.call('ContainerStats', { ...params, id }, options);
   return new JsonStream<ContainerStatsResponse>(source, 'ContainerStats', options.signal);
 }
 
@@ -25,7 +25,7 @@ export function systemEvents(ctx: OperationContext, params: EventsParams = {}, o
       if (t !== undefined) p[key] = String(t);
     }
     const headers = versionKey(version) >= versionKey('1.52') ? { accept: 'application/jsonl', ...options.headers } : options.headers;
-    return (await ctx.call('SystemEvents', p, { ...options, ...(headers ? { headers } : {}) })) as ResponseStream;
+    return await ctx.call('SystemEvents', p, { ...options, ...(headers ? { headers } : {}) });
   })();
   return new JsonStream<EventMessage>(source, 'SystemEvents', options.signal);
 }

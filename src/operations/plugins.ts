@@ -8,7 +8,8 @@ import { progressCall, type ProgressCallOptions } from './images.js';
 
 type WithAuth<T> = Omit<T, 'X-Registry-Auth'> & { auth?: AuthConfig; 'X-Registry-Auth'?: string | AuthConfig };
 
-function authOf<T extends { auth?: AuthConfig }>(params: T): Record<string, unknown> {
+/** `auth` as the X-Registry-Auth header (else the stored credentials fill it in). */
+function authOf<T extends { auth?: AuthConfig }>(params: T): Omit<T, 'auth'> & { 'X-Registry-Auth'?: AuthConfig } {
   const { auth, ...rest } = params;
   return auth ? { ...rest, 'X-Registry-Auth': auth } : rest;
 }

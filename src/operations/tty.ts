@@ -20,6 +20,6 @@ export async function taskTty(ctx: OperationContext, id: string, options?: CallO
 }
 
 export async function execTty(ctx: OperationContext, id: string, options?: CallOptions): Promise<boolean> {
-  const e = (await ctx.call('ExecInspect', { id }, options)) as { ProcessConfig?: { tty?: boolean } };
+  const e = await ctx.call('ExecInspect', { id }, options);
   return e.ProcessConfig?.tty === true;
 }

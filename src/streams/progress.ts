@@ -83,18 +83,20 @@ export function streamErrorOf(message: ProgressMessage, operationId: string): St
   return new StreamError(text, { operationId, ...(typeof code === 'number' ? { errorCode: code } : {}) });
 }
 
-export class ProgressStream<T extends ProgressMessage = ProgressMessage> implements AsyncIterable<T>, PromiseLike<ProgressResult<T>> {
+export class ProgressStream<T extends ProgressMessage = ProgressMessage, R extends ProgressResult<T> = ProgressResult<T>> implements AsyncIterable<T>, PromiseLike<R> {
   /** Live per-layer progress, updated as messages arrive. */
   readonly progress = new ProgressModel();
   private readonly result: ProgressResult<T> = { messages: 0, last: undefined, aux: [] };
-  private readonly done: Promise<ProgressResult<T>>;
-  private settle!: { resolve: (r: ProgressResult<T>) => void; reject: (e: unknown) => void };
+  private readonly done: Promise<R>;
+  private settle!: { resolve: (r: R) => void; reject: (e: unknown) => void };
   private consumed = false;
 
   constructor(
     private readonly response: Promise<Readable>,
     readonly operationId: string,
     private readonly options: ProgressOptions = {},
+    /** What the stream resolves to, made from the result (builds add their image id). */
+    private readonly finish: (result: ProgressResult<T>) => R = (result) => result as R,
   ) {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     // Failures reach the caller through iteration or await, never as unhandled rejections.
@@ -108,7 +110,7 @@ export class ProgressStream<T extends ProgressMessage = ProgressMessage> impleme
   }
 
   /** Resolves when the work is done; rejects with StreamError when the engine reports an error. */
-  wait(): Promise<ProgressResult<T>> {
+  wait(): Promise<R> {
     if (!this.consumed) {
       void (async () => {
         for await (const message of this.iterate()) void message;
@@ -117,8 +119,8 @@ export class ProgressStream<T extends ProgressMessage = ProgressMessage> impleme
     return this.done;
   }
 
-  then<R1 = ProgressResult<T>, R2 = never>(
-    onFulfilled?: ((value: ProgressResult<T>) => R1 | PromiseLike<R1>) | null,
+  then<R1 = R, R2 = never>(
+    onFulfilled?: ((value: R) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     return this.wait().then(onFulfilled, onRejected);
@@ -142,7 +144,7 @@ export class ProgressStream<T extends ProgressMessage = ProgressMessage> impleme
         yield message;
       }
       finished = true;
-      this.settle.resolve(this.result);
+      this.settle.resolve(this.finish(this.result));
     } catch (err) {
       const error = streamFailure(err, this.operationId, this.options.signal);
       finished = true;

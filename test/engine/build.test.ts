@@ -77,6 +77,7 @@ describe('build', () => {
     expect(result.messages).toBe(seen.length);
     const image = await docker.images.inspect(tag);
     expect(result.aux).toEqual([{ ID: image.Id }]);
+    expect(result.imageId).toBe(image.Id);
     expect(image.Id).toMatch(/^sha256:[0-9a-f]{64}$/);
 
     const id = await containerOf(tag);

@@ -6,7 +6,7 @@ import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/index.js';
 import { build, createContextStream, isRemoteContext } from '../../src/operations/build.js';
-import type { OperationContext } from '../../src/operations/context.js';
+import { fakeContext } from '../support/fake-context.js';
 
 const MTIME = new Date('2020-02-02T02:02:02Z');
 const temps: string[] = [];
@@ -220,17 +220,13 @@ describe('isRemoteContext', () => {
 describe('build: input checks and parameters', () => {
   function recorder() {
     const calls: { id: string; params: Record<string, unknown> }[] = [];
-    const ctx: OperationContext = {
-      async call(id, params) {
+    const ctx = fakeContext(async (id, params) => {
         calls.push({ id, params });
         const { Readable } = await import('node:stream');
         const body = params.inputStream as Readable | undefined;
         if (body) for await (const c of body) void c; // the engine reads the context first
         return Readable.from([Buffer.from('{"stream":"Step 1/1 : FROM scratch\\n"}\n{"aux":{"ID":"sha256:abc"}}\n{"stream":"Successfully built abc\\n"}\n')]);
-      },
-      apiVersion: async () => '1.41',
-      isPodman: async () => false,
-    };
+    });
     return { calls, ctx };
   }
 
@@ -275,6 +271,7 @@ describe('build: input checks and parameters', () => {
       registryConfig: { 'registry.example': { username: 'u', password: 'p' } },
     });
     expect(result.aux).toEqual([{ ID: 'sha256:abc' }]);
+    expect(result.imageId).toBe('sha256:abc');
     const { params } = calls[0]!;
     expect(calls[0]!.id).toBe('ImageBuild');
     expect({ ...params, inputStream: typeof params.inputStream }).toEqual({

@@ -6,7 +6,7 @@ import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DockerError, NotFoundError, ValidationError } from '../../src/index.js';
 import { copyFrom, copyTo, decodePathStat, getArchive, putArchive, statPath, PATH_STAT_HEADER } from '../../src/operations/archive.js';
-import type { OperationContext } from '../../src/operations/context.js';
+import { fakeContext } from '../support/fake-context.js';
 
 const MTIME = new Date('2021-03-04T05:06:07Z');
 const temps: string[] = [];
@@ -43,17 +43,13 @@ const statHeader = (s: { name: string; mode: number; size?: number; linkTarget?:
 /** A fake context whose ContainerArchive answers `archive` with the stat of a file or a folder. */
 function archiveCtx(archive: Buffer, stat: { name: string; dir: boolean }) {
   const calls: string[] = [];
-  const ctx: OperationContext = {
-    async call(id) {
+  const ctx = fakeContext(async (id) => {
       calls.push(id);
       if (id !== 'ContainerArchive') throw new Error(`unexpected ${id}`);
       const stream = Readable.from([archive]);
       Object.defineProperty(stream, 'headers', { value: { [PATH_STAT_HEADER]: statHeader({ name: stat.name, mode: stat.dir ? GO_DIR | 0o755 : 0o644 }) } });
       return stream;
-    },
-    apiVersion: async () => '1.41',
-    isPodman: async () => false,
-  };
+  });
   return { ctx, calls };
 }
 
@@ -93,11 +89,7 @@ describe('decodePathStat', () => {
 });
 
 describe('input checks', () => {
-  const never: OperationContext = {
-    call: () => Promise.reject(new Error('must not be called')),
-    apiVersion: async () => '1.41',
-    isPodman: async () => false,
-  };
+  const never = fakeContext(() => Promise.reject(new Error('must not be called')));
   it('throws ValidationError before any call', async () => {
     await expect(statPath(never, '', '/x')).rejects.toThrow(ValidationError);
     await expect(statPath(never, 'c', '')).rejects.toThrow(ValidationError);
@@ -110,7 +102,7 @@ describe('input checks', () => {
   });
   it('putArchive sends the flags as the engine reads them, only when set', async () => {
     const seen: Record<string, unknown>[] = [];
-    const ctx: OperationContext = { call: async (_id, p) => void seen.push(p), apiVersion: async () => '1.41', isPodman: async () => false };
+    const ctx = fakeContext(async (_id, p) => void seen.push(p));
     await putArchive(ctx, 'c', '/x', Buffer.alloc(1024));
     await putArchive(ctx, 'c', '/x', Buffer.alloc(1024), { noOverwriteDirNonDir: true, copyUIDGID: true });
     await putArchive(ctx, 'c', '/x', Buffer.alloc(1024), { noOverwriteDirNonDir: false, copyUIDGID: false });
@@ -260,8 +252,7 @@ describe('copyTo: docker cp semantics against a fake container', () => {
   /** Container paths that exist: path -> stat; uploads are recorded with their entries. */
   function containerCtx(paths: Record<string, { dir?: boolean; link?: string }>) {
     const uploads: { path: string; noOverwriteDirNonDir: unknown; entries: { name: string; type: string; mode: number; linkname: string | null; data: string }[] }[] = [];
-    const ctx: OperationContext = {
-      async call(id, params) {
+    const ctx = fakeContext(async (id, params) => {
         if (id === 'ContainerArchiveInfo') {
           const p = paths[params.path as string];
           if (!p) throw new NotFoundError(`Could not find the file ${String(params.path)} in container c`, { statusCode: 404 });
@@ -281,10 +272,7 @@ describe('copyTo: docker cp semantics against a fake container', () => {
           return undefined;
         }
         throw new Error(`unexpected ${id}`);
-      },
-      apiVersion: async () => '1.41',
-      isPodman: async () => false,
-    };
+    });
     return { ctx, uploads };
   }
 
@@ -344,17 +332,13 @@ describe('copyTo: docker cp semantics against a fake container', () => {
 
   it('a local read failure rejects with that error and stops the upload', async () => {
     const src = await localTree();
-    const ctx: OperationContext = {
-      async call(id, params) {
+    const ctx = fakeContext(async (id, params) => {
         if (id === 'ContainerArchiveInfo') return { [PATH_STAT_HEADER]: statHeader({ name: 'srv', mode: GO_DIR | 0o755 }) };
         // the engine reads the whole upload
         const body = params.inputStream as Readable;
         for await (const c of body) void c;
         return undefined;
-      },
-      apiVersion: async () => '1.41',
-      isPodman: async () => false,
-    };
+    });
     await fsp.rm(path.join(src, 'sub'), { recursive: true });
     await fsp.symlink('/nonexistent', path.join(src, 'dangling'));
     await copyTo(ctx, 'c', src, '/srv'); // dangling symlinks are fine: they are not followed
