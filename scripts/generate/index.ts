@@ -1,6 +1,7 @@
 /**
- * dockhand's generator: reads the Engine API specs (one JSON file per version) and writes
- * src/generated/. `--check` writes to a temporary folder and fails if src/generated differs.
+ * dockhand's generator: reads the Engine API specs (one JSON file per version; by default spec/, the
+ * facts-only copy that scripts/spec-facts.ts makes) and writes src/generated/. `--check` writes to a
+ * temporary folder and fails if src/generated differs.
  *
  *   tsx scripts/generate/index.ts [--specs DIR] [--out DIR] [--check]
  */
@@ -17,7 +18,7 @@ const flag = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const specsDir = resolve(flag('--specs') ?? process.env.DOCKHAND_SPECS ?? join(root, '../shared/specs/json'));
+const specsDir = resolve(flag('--specs') ?? process.env.DOCKHAND_SPECS ?? join(root, 'spec'));
 const outDir = resolve(flag('--out') ?? join(root, 'src/generated'));
 const check = args.includes('--check');
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { bodyDefaults, repeatedParams, responseKindOverrides, renamedOperations } from './names.js';
+import { bodyDefaults, jsonQueryParams, repeatedParams, responseKindOverrides, renamedOperations } from './names.js';
 import type { Schema } from './schema-to-ts.js';
 
 export interface SpecFile {
@@ -70,13 +70,13 @@ function operationsOf(spec: Schema): Array<{ method: string; path: string; op: S
   return out;
 }
 
-function isJsonEncoded(p: Schema): boolean {
+function isJsonEncoded(id: string, p: Schema): boolean {
   if (p.format === 'json') return true;
   if (p.in === 'header') return /^X-Registry-(Auth|Config)$/i.test(p.name);
-  return p.in === 'query' && p.type === 'string' && /\bJSON\b/.test(String(p.description ?? ''));
+  return p.in === 'query' && p.type === 'string' && (jsonQueryParams[id]?.includes(p.name) ?? false);
 }
 
-function paramModel(p: Schema, version: string): ParamModel {
+function paramModel(id: string, p: Schema, version: string): ParamModel {
   if (p.in === 'body') {
     const binary = p.schema?.type === 'string';
     return { name: p.name, in: 'body', type: binary ? 'binary' : 'object', required: p.required === true, since: version, schema: p.schema };
@@ -90,7 +90,7 @@ function paramModel(p: Schema, version: string): ParamModel {
   }
   if (Array.isArray(p.enum)) m.enum = [...p.enum];
   if (p.default !== undefined) m.default = p.default;
-  if (isJsonEncoded(p)) m.json = true;
+  if (isJsonEncoded(id, p)) m.json = true;
   return m;
 }
 
@@ -139,7 +139,7 @@ export function buildModel(specs: SpecFile[]): OperationModel[] {
       model.resultSchema = ok?.schema;
       lastSeen.set(id, version);
       for (const raw of params) {
-        const p = paramModel(raw, version);
+        const p = paramModel(id, raw, version);
         const key = `${id}\u0000${p.in}\u0000${p.name}`;
         const existing = model.params.find((q) => q.in === p.in && q.name === p.name);
         if (existing) {

@@ -169,6 +169,41 @@ export const responseKindOverrides: Record<string, string> = {
  * empty body although the spec marks it optional (exec start: "got EOF while reading request body").
  */
 /**
+ * Query strings the engine decodes as JSON (filters, build args, labels, platforms): the caller may
+ * give an object, which is JSON-encoded. The spec states this only in prose (each one's description
+ * says "JSON"), which spec/ does not keep, so the list is explicit. It applies while the parameter is
+ * a string: ImageGet, ImageGetAll and ImageLoad take `platform` as a JSON string in 1.48–1.51 and as
+ * a list from 1.52. Checked against every version 1.25–1.55: these are exactly the string query
+ * parameters whose description says JSON (VolumeList's `filters` also has `format: json`).
+ */
+export const jsonQueryParams: Record<string, readonly string[]> = {
+  ContainerList: ['filters'],
+  ContainerPrune: ['filters'],
+  ImageList: ['filters'],
+  ImageBuild: ['cachefrom', 'labels', 'buildargs', 'outputs'],
+  ImageSearch: ['filters'],
+  ImagePrune: ['filters'],
+  ImagePush: ['platform'],
+  ImageHistory: ['platform'],
+  ImageInspect: ['platform'],
+  ImageGet: ['platform'],
+  ImageGetAll: ['platform'],
+  ImageLoad: ['platform'],
+  BuildPrune: ['filters'],
+  SystemEvents: ['filters'],
+  VolumeList: ['filters'],
+  VolumePrune: ['filters'],
+  NetworkList: ['filters'],
+  NetworkPrune: ['filters'],
+  NodeList: ['filters'],
+  ServiceList: ['filters'],
+  TaskList: ['filters'],
+  SecretList: ['filters'],
+  PluginList: ['filters'],
+  ConfigList: ['filters'],
+};
+
+/**
  * String parameters the engine reads as repeated keys (r.Form[name]): one value or a list.
  */
 export const repeatedParams: Record<string, readonly string[]> = {
