@@ -83,6 +83,8 @@ export interface BuildOptions {
   squash?: boolean;
   /** Only the image ID in the output. */
   quiet?: boolean;
+  /** BuildKit output configuration, as the engine reads it (API 1.40+; BuildKit builds only). */
+  outputs?: string;
   /** Credentials for the registries of the base images, by registry host (X-Registry-Config). */
   registryConfig?: Readonly<Record<string, AuthConfig>>;
   signal?: AbortSignal;
@@ -98,8 +100,11 @@ export interface BuildOptions {
  */
 type Kind = 'string' | 'boolean' | 'flag' | 'count' | 'int' | 'record' | 'strings' | 'stringList' | 'auth' | 'signal' | 'function';
 
-/** Each option: its ImageBuild parameter (undefined: handled apart) and its kind. */
-const OPTIONS: Record<keyof BuildOptions, readonly [string | undefined, Kind]> = {
+/**
+ * Each option: its ImageBuild parameter (undefined: handled apart) and its kind. A unit test
+ * holds this table to ImageBuild's parameters, so it cannot drift from the spec.
+ */
+export const BUILD_OPTIONS: Record<keyof BuildOptions, readonly [string | undefined, Kind]> = {
   dockerfile: [undefined, 'string'],
   tags: [undefined, 'strings'],
   buildArgs: ['buildargs', 'record'],
@@ -122,6 +127,7 @@ const OPTIONS: Record<keyof BuildOptions, readonly [string | undefined, Kind]> =
   shmSize: ['shmsize', 'count'],
   squash: ['squash', 'boolean'],
   quiet: ['q', 'boolean'],
+  outputs: ['outputs', 'string'],
   registryConfig: ['X-Registry-Config', 'auth'],
   signal: [undefined, 'signal'],
   timeout: [undefined, 'count'],
@@ -314,8 +320,8 @@ export function build(ctx: OperationContext, context: string, options: BuildOpti
   const params: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    const row = OPTIONS[name as keyof BuildOptions];
-    if (!row) throw invalid(`unknown option "${name}" (known: ${Object.keys(OPTIONS).join(', ')})`, name);
+    const row = BUILD_OPTIONS[name as keyof BuildOptions];
+    if (!row) throw invalid(`unknown option "${name}" (known: ${Object.keys(BUILD_OPTIONS).join(', ')})`, name);
     const sent = checkKind(name, row[1], value);
     if (row[0] !== undefined) params[row[0]] = sent;
   }

@@ -5,8 +5,9 @@ import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/index.js';
-import { build, createContextStream, isRemoteContext } from '../../src/operations/build.js';
+import { BUILD_OPTIONS, build, createContextStream, isRemoteContext } from '../../src/operations/build.js';
 import { fakeContext } from '../support/fake-context.js';
+import { OPERATIONS } from '../../src/generated/operations.js';
 
 const MTIME = new Date('2020-02-02T02:02:02Z');
 const temps: string[] = [];
@@ -306,5 +307,18 @@ describe('build: input checks and parameters', () => {
     expect(calls.map((c) => c.id)).toEqual(['ImageBuild']);
     expect(calls[0]!.params.t).toEqual(['me/app:1', 'me/app', 'localhost:5000/app:2']);
     expect(calls[0]!.params.extrahosts).toEqual(['a:10.0.0.1', 'b:10.0.0.2']);
+  });
+});
+
+describe('build options follow ImageBuild', () => {
+  it("every ImageBuild parameter has a build option or is handled apart, and every option's parameter exists", () => {
+    // Handled by build() itself: the context (inputStream, or remote for a URL), the tags (t),
+    // the Dockerfile path, the context's Content-type, and extra hosts (a list sent as repeated
+    // keys). `version` selects BuildKit, which needs a session: the builder option of BuildKit builds.
+    const handledApart = new Set(['inputStream', 'remote', 't', 'dockerfile', 'Content-type', 'extrahosts', 'version']);
+    const spec = OPERATIONS.ImageBuild.params.map((p) => p.name);
+    const mapped = new Set(Object.values(BUILD_OPTIONS).map(([param]) => param).filter((p): p is string => p !== undefined));
+    expect(spec.filter((p) => !mapped.has(p) && !handledApart.has(p))).toEqual([]);
+    expect([...mapped].filter((p) => !spec.includes(p))).toEqual([]);
   });
 });
