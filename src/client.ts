@@ -56,6 +56,12 @@ export interface DockerOptions {
   maxJsonBody?: number;
   /** Environment to read DOCKER_* variables from (default process.env). */
   env?: Record<string, string | undefined>;
+  /**
+   * `full` (default): parameters, and JSON bodies field by field against the API version in use;
+   * `params`: top-level parameters only (for an engine newer than dockhand's specs, or fields a
+   * plugin or engine fork adds).
+   */
+  validate?: 'full' | 'params';
 }
 
 /** Where requests go, and why there. */
@@ -119,6 +125,7 @@ export class Docker {
       defaultTimeout: options.timeout,
       credentials: options.credentials === false ? undefined : new CredentialStore(env),
       maxJsonBody: options.maxJsonBody,
+      validate: options.validate,
     });
 
     const requester = this.requester;

@@ -1,5 +1,8 @@
 /** Writes src/generated/ from the operation model and the newest spec's definitions. */
+import { bodyTable, buildBodyModel } from './body-schema.js';
+import { schemasFile } from './emit-schemas.js';
 import { friendlyNames, renamedOperations } from './names.js';
+import { undocumentedFields } from './undocumented.js';
 import type { OperationModel, ParamModel, SpecFile } from './model.js';
 import { propKey, schemaToTs, type Schema } from './schema-to-ts.js';
 
@@ -230,5 +233,6 @@ export function emit(ops: OperationModel[], specs: SpecFile[]): Record<string, s
     'operations.ts': operationsFile(ops, specs),
     'api.ts': apiFile(ops, first),
     'friendly.ts': friendlyFile(ops, first),
+    'schemas.ts': schemasFile(bodyTable(buildBodyModel(specs), specs.map((s) => s.version), undocumentedFields), BANNER),
   };
 }

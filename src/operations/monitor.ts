@@ -2,6 +2,7 @@
 import type { ContainerStatsParams, SystemEventsParams } from '../generated/api.js';
 import type { ContainerStatsResponse, EventMessage } from '../generated/types.js';
 import type { CallOptions } from '../request/types.js';
+import { fromPodman } from '../streams/frames.js';
 import { JsonStream } from '../streams/json-iterable.js';
 import { versionKey } from '../version.js';
 import type { OperationContext } from './context.js';
@@ -10,7 +11,15 @@ import { toUnixSeconds, type TimeInput } from './time.js';
 /** Stats every second until the loop stops (`stream: false`: one sample; `'one-shot'` from API 1.41). */
 export function containerStats(ctx: OperationContext, id: string, params: Omit<ContainerStatsParams, 'id'> = {}, options: CallOptions = {}): JsonStream<ContainerStatsResponse> {
   const source = ctx.call('ContainerStats', { ...params, id }, options);
-  return new JsonStream<ContainerStatsResponse>(source, 'ContainerStats', options.signal);
+  return new JsonStream<ContainerStatsResponse>(source, 'ContainerStats', options.signal, (headers) => (fromPodman(headers) ? podmanStats : undefined));
+}
+
+/** Podman names the container's id `Id` in a stats sample; the type (and dockerd) say `id`. */
+function podmanStats(sample: ContainerStatsResponse): ContainerStatsResponse {
+  const podman = sample as ContainerStatsResponse & { Id?: unknown };
+  if (podman.id !== undefined || typeof podman.Id !== 'string') return sample;
+  const { Id, ...rest } = podman;
+  return { ...rest, id: Id };
 }
 
 export type EventsParams = Omit<SystemEventsParams, 'since' | 'until'> & { since?: TimeInput; until?: TimeInput };

@@ -13,10 +13,12 @@ import type { PreparedOperation } from './prepare.js';
 import { prepareOperation } from './prepare.js';
 import { validateCallOptions } from '../config/options.js';
 import { fromPodman } from '../streams/frames.js';
-import { abortError, TIMEOUT } from './abort.js';
+import { abortError, IdleTimeout, TIMEOUT } from './abort.js';
+import { PODMAN_RESULTS, podmanParams, podmanResult } from './podman.js';
 import { drain, errorFromResponse, normalizeHeaders, readJsonText } from './response.js';
 import type { CallOptions, HijackedConnection, ResponseStream } from './types.js';
 import { checkRequired, validateParams } from './validate.js';
+import { validateBody } from './validate-body.js';
 import { Duplex, Readable } from 'node:stream';
 
 /** Parameters dockhand fills in after validation (from the credential store). */
@@ -52,6 +54,8 @@ export interface RequesterOptions {
   defaultTimeout?: number | undefined;
   credentials?: CredentialStore | undefined;
   maxJsonBody?: number | undefined;
+  /** `full` (default): parameters and JSON bodies, recursively; `params`: top-level parameters only. */
+  validate?: 'full' | 'params' | undefined;
 }
 
 export class Requester {
@@ -66,6 +70,7 @@ export class Requester {
   private readonly defaultTimeout: number | undefined;
   private readonly credentials: CredentialStore | undefined;
   private readonly maxJsonBody: number;
+  private readonly fullValidation: boolean;
 
   constructor(
     readonly transport: Transport,
@@ -76,6 +81,7 @@ export class Requester {
     this.defaultTimeout = options.defaultTimeout;
     this.credentials = options.credentials;
     this.maxJsonBody = options.maxJsonBody ?? DEFAULT_MAX_JSON_BODY;
+    this.fullValidation = options.validate !== 'params';
   }
 
   /**
@@ -146,9 +152,14 @@ export class Requester {
     // Everything is checked before anything is touched: no config file read, no helper run.
     let params = validateParams(op, rawParams, credentialed ? CREDENTIAL_HEADERS : undefined);
     const version = this.version ?? (await this.apiVersion(options));
+    const v = versionKey(version);
     this.gate(op, params, version);
+    // The body against the version in use, now that it is known; still before anything is sent.
+    if (this.fullValidation && op.body) validateBody(op, params, version, v);
     if (credentialed) params = await withCredentials(op.id, params, this.credentials);
-    checkRequired(op, params, versionKey(version));
+    checkRequired(op, params, v);
+    const adjusted = podmanParams(op.id, params);
+    if (adjusted !== params && (await this.isPodman(options))) params = adjusted;
     const encoded = encodeRequest(op, version, params);
     if (options?.headers) addHeaders(op.id, encoded.headers, options.headers);
     const upload = watchUpload(encoded.body);
@@ -192,7 +203,9 @@ export class Requester {
 
   /**
    * Sends one request with the caller's signal and timeout. The timeout covers the whole body
-   * when `wholeBody` (JSON results), else only until the response starts (streams). Aborting
+   * when `wholeBody` (JSON results), else only until the response starts (streams). A stream's
+   * `idleTimeout` covers the wait for the response too: an engine may send nothing, not even its
+   * headers, until there is output (Podman's followed logs of a silent container). Aborting
    * after the response started destroys its body with AbortError, whichever transport is used.
    * Every body gets an 'error' listener at once: an unread body that fails never crashes the
    * process (readers still see the error).
@@ -206,13 +219,15 @@ export class Requester {
     }
     if (upload?.error !== undefined) throw this.failure(operationId, upload.error, undefined, upload);
     const timed = timeout !== undefined && timeout > 0;
-    if (!signal && !timed) {
+    const idle = req.idleTimeout;
+    if (!signal && !timed && !idle) {
       return this.transport.request(req).then(listened, (err: unknown) => Promise.reject(this.failure(operationId, err, undefined, upload)));
     }
     const controller = new AbortController();
     req.signal = controller.signal;
     let body: Readable | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let idleTimer: NodeJS.Timeout | undefined;
     const abort = (reason: unknown): void => {
       body?.destroy(abortError(operationId, reason));
       controller.abort(reason);
@@ -220,12 +235,15 @@ export class Requester {
     const onAbort = (): void => abort(signal!.reason);
     const cleanup = (): void => {
       if (timer) clearTimeout(timer);
+      if (idleTimer) clearTimeout(idleTimer);
       signal?.removeEventListener('abort', onAbort);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timed) timer = setTimeout(() => abort(TIMEOUT), timeout);
+    if (idle) idleTimer = setTimeout(() => abort(new IdleTimeout(idle)), idle);
     try {
       const res = await this.transport.request(req);
+      if (idleTimer) clearTimeout(idleTimer);
       body = res.body;
       body.on('error', ignore);
       if (!wholeBody && timer) clearTimeout(timer);
@@ -261,7 +279,12 @@ export class Requester {
             return undefined;
           }
           const text = await readJsonText(res.body, res.headers, this.maxJsonBody, op.id);
-          return text.length === 0 ? undefined : JSON.parse(text);
+          const value: unknown = text.length === 0 ? undefined : JSON.parse(text);
+          if (PODMAN_RESULTS.has(op.id)) {
+            const fixed = podmanResult(op.id, value);
+            if (fixed !== value && (await this.isPodman())) return fixed;
+          }
+          return value;
         }
         case 'text':
           return readJsonText(res.body, res.headers, this.maxJsonBody, op.id);

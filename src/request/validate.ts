@@ -7,7 +7,7 @@ import type { PreparedOperation } from './prepare.js';
 const UNSAFE_HEADER = /[\r\n\0]/;
 
 /** Operations whose whole body is a credential (login, secrets, the swarm's unlock key). */
-const SECRET_BODIES = new Set(['SystemAuth', 'SecretCreate', 'SecretUpdate', 'SwarmUnlock']);
+export const SECRET_BODIES: ReadonlySet<string> = new Set(['SystemAuth', 'SecretCreate', 'SecretUpdate', 'SwarmUnlock']);
 
 /** True when `name`'s value in `op` must never appear in an error (see describeValue). */
 function isSecret(op: PreparedOperation, p: ParamSpec | undefined, name: string): boolean {

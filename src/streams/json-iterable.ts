@@ -10,6 +10,8 @@ export class JsonStream<T> implements AsyncIterable<T> {
     private readonly source: Promise<Readable>,
     readonly operationId: string,
     private readonly signal?: AbortSignal,
+    /** Adjusts each message before it is yielded (engine quirks), given the response's headers. */
+    private readonly adjust?: (headers: Record<string, string>) => ((message: T) => T) | undefined,
   ) {
     source.catch(() => undefined); // reported through iteration, never unhandled
   }
@@ -19,7 +21,9 @@ export class JsonStream<T> implements AsyncIterable<T> {
     this.consumed = true;
     const body = await this.source;
     try {
-      yield* jsonMessages<T>(body);
+      const fix = this.adjust?.((body as { headers?: Record<string, string> }).headers ?? {});
+      if (fix) for await (const m of jsonMessages<T>(body)) yield fix(m);
+      else yield* jsonMessages<T>(body);
     } catch (err) {
       throw streamFailure(err, this.operationId, this.signal);
     } finally {

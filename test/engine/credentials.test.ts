@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Docker, DockerError, ServerError, StreamError, UnauthorizedError, type RegistryAuth } from '../../src/index.js';
-import { Created, REGISTRY_STATUS_PASSED_ON, TEST_IMAGE } from '../support/engine.js';
+import { Created, ENGINE, REGISTRY_STATUS_PASSED_ON, TEST_IMAGE } from '../support/engine.js';
 
 const REGISTRY = '127.0.0.1:5001';
 const USER = 'dockhand';
@@ -38,6 +38,47 @@ const dirs: string[] = [];
 const clients: Docker[] = [];
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/**
+ * How the engine says the registry refused a push without (right) credentials. dockerd: `no basic
+ * auth credentials` without any, `unauthorized: authentication required` with wrong ones. Podman,
+ * either way: which blob it was checking, then the registry's `unauthorized: ...`.
+ */
+const PODMAN_REFUSED = /^trying to reuse blob sha256:[0-9a-f]{64} at destination: checking whether a blob sha256:[0-9a-f]{64} exists in \S+: unauthorized: authentication required$/;
+function expectPushRefused(err: unknown, dockerd: string): void {
+  expect(err).toBeInstanceOf(StreamError);
+  if (ENGINE.podman) expect((err as Error).message).toMatch(PODMAN_REFUSED);
+  else expect((err as Error).message).toBe(dockerd);
+}
+
+/**
+ * The digest a push made: in its aux (dockerd). Podman sends no aux, only dockerd's last line,
+ * `<tag>: digest: <digest> size: <size>`, where it names the tag `latest` when the tag came in the
+ * name, as here (the tag it pushed is the right one: the pull of the ref that follows shows it).
+ */
+function pushedDigest(result: { aux: unknown[]; last?: { status?: string } | undefined }, tag: string): string {
+  if (ENGINE.podman) {
+    expect(result.aux).toEqual([]);
+    const line = /^(\S+): digest: (sha256:[0-9a-f]{64}) size: \d+$/.exec(result.last?.status ?? '');
+    expect(line?.[1], JSON.stringify(result.last)).toBe('latest');
+    return line![2]!;
+  }
+  expect(result.aux).toEqual([{ Tag: tag, Digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), Size: expect.any(Number) }]);
+  return (result.aux[0] as { Digest: string }).Digest;
+}
+
+/**
+ * A pull's last message: dockerd's `Status:` line; Podman's is about the image's config (see
+ * registry.test.ts), here the test image's.
+ */
+async function expectPulled(last: unknown, ref: string): Promise<void> {
+  if (ENGINE.podman) {
+    const id = (await local.images.inspect(ref)).Id!;
+    expect(last).toEqual({ status: 'Download complete', progressDetail: {}, id: id.slice('sha256:'.length, 'sha256:'.length + 12) });
+  } else {
+    expect(last).toEqual({ status: `Status: Downloaded newer image for ${ref}` });
+  }
+}
 
 beforeAll(async () => {
   let problem: string;
@@ -138,14 +179,13 @@ async function pushAndPull(docker: Docker, ref: string, tag: string): Promise<{ 
   let started = Date.now();
   const pushed = await docker.images.push(ref);
   const push = Date.now() - started;
-  expect(pushed.aux).toEqual([{ Tag: tag, Digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), Size: expect.any(Number) }]);
-  const digest = (pushed.aux[0] as { Digest: string }).Digest;
+  const digest = pushedDigest(pushed, tag);
 
   await local.images.remove(ref);
   started = Date.now();
   const pulled = await docker.images.pull(ref);
   const pull = Date.now() - started;
-  expect(pulled.last).toEqual({ status: `Status: Downloaded newer image for ${ref}` });
+  await expectPulled(pulled.last, ref);
   expect((await local.images.inspect(ref)).RepoDigests).toContain(`${REPO}@${digest}`);
   return { push, pull };
 }
@@ -176,8 +216,7 @@ describe(`stored credentials for ${REGISTRY}`, () => {
     const { ref } = await tagged();
     const { docker } = clientWith({});
     const err = await failure(docker.images.push(ref));
-    expect(err).toBeInstanceOf(StreamError);
-    expect((err as Error).message).toBe('no basic auth credentials');
+    expectPushRefused(err, 'no basic auth credentials');
   });
 
   it.each([REGISTRY, `http://${REGISTRY}`])('auths["%s"].auth: push and pull pass no credentials and succeed', async (key) => {
@@ -215,8 +254,7 @@ describe(`stored credentials for ${REGISTRY}`, () => {
     const err = await failure(docker.images.push(ref));
     // Fails today with ValidationError 'ImagePush: missing required parameter "X-Registry-Auth"':
     // the empty auth header the engine requires is only added when credentials are read (see the report).
-    expect(err).toBeInstanceOf(StreamError);
-    expect((err as Error).message).toBe('no basic auth credentials');
+    expectPushRefused(err, 'no basic auth credentials');
   });
 
   it('a credential helper that is not on PATH: the push fails before reaching the engine, naming the helper', async () => {
@@ -233,10 +271,10 @@ describe('explicit credentials win over stored ones', () => {
     const { ref, tag } = await tagged();
     const { docker } = clientWith({ auths: { [REGISTRY]: { auth: b64(`${USER}:${WRONG}`) } } });
     const pushed = await docker.images.push(ref, { auth: CREDENTIALS });
-    expect(pushed.aux).toEqual([{ Tag: tag, Digest: expect.stringMatching(/^sha256:/), Size: expect.any(Number) }]);
+    pushedDigest(pushed, tag);
     await local.images.remove(ref);
     const pulled = await docker.images.pull(ref, { auth: CREDENTIALS });
-    expect(pulled.last).toEqual({ status: `Status: Downloaded newer image for ${ref}` });
+    await expectPulled(pulled.last, ref);
   });
 
   it('a credential helper answering a wrong secret; push with { auth } succeeds and the helper is not asked', async () => {
@@ -244,7 +282,7 @@ describe('explicit credentials win over stored ones', () => {
     const helper = helperBin(WRONG);
     const { docker } = clientWith({ credHelpers: { [REGISTRY]: HELPER } }, helper.bin);
     const pushed = await docker.images.push(ref, { auth: CREDENTIALS });
-    expect(pushed.aux).toEqual([{ Tag: tag, Digest: expect.stringMatching(/^sha256:/), Size: expect.any(Number) }]);
+    pushedDigest(pushed, tag);
     expect(helper.calls()).toEqual([]);
   });
 });
@@ -254,13 +292,20 @@ describe('wrong credentials: refused, and the password is in no error', () => {
   async function expectRefused(docker: Docker, ref: string, auth?: RegistryAuth): Promise<void> {
     const pushErr = await failure(docker.images.push(ref, auth ? { auth } : {}));
     // 20.10: the engine answers 200, then reports the registry's refusal in the stream
-    expect(pushErr).toBeInstanceOf(StreamError);
+    expectPushRefused(pushErr, 'unauthorized: authentication required');
     expect(pushErr).toMatchObject({ code: 'STREAM_ERROR', operationId: 'ImagePush', statusCode: undefined });
-    expect((pushErr as Error).message).toBe('unauthorized: authentication required');
     expectNoLeak(pushErr);
 
-    // the engine fails the pull request itself: with a 500 (20.10, 26.1), or the registry's 401 (28.5)
+    // the engine fails the pull request itself: with a 500 (20.10, 26.1), or the registry's 401
+    // (28.5); Podman answers 200 and reports the refusal in the stream
     const pullErr = await failure(docker.images.pull(ref, auth ? { auth } : {}));
+    if (ENGINE.podman) {
+      expect(pullErr).toBeInstanceOf(StreamError);
+      expect(pullErr).toMatchObject({ code: 'STREAM_ERROR', operationId: 'ImageCreate' });
+      expect((pullErr as Error).message).toBe(`initializing source docker://${ref}: reading manifest ${ref.slice(REPO.length + 1)} in ${REPO}: unauthorized: authentication required`);
+      expectNoLeak(pullErr);
+      return;
+    }
     if (REGISTRY_STATUS_PASSED_ON) {
       expect(pullErr).toBeInstanceOf(UnauthorizedError);
       expect(pullErr).toMatchObject({ code: 'UNAUTHORIZED', statusCode: 401, operationId: 'ImageCreate' });
@@ -293,12 +338,27 @@ describe('wrong credentials: refused, and the password is in no error', () => {
   });
 });
 
+/**
+ * Podman 4.3's login verifies TLS for every registry but `localhost:<port>` (its registries.conf
+ * `insecure` is not read there): it speaks HTTPS to 127.0.0.1:5001, which answers HTTP. The same
+ * registry as localhost:5001 is plain HTTP to it, as to dockerd.
+ */
+const LOGIN_REGISTRY = ENGINE.podman ? 'localhost:5001' : REGISTRY;
+
 describe('system.login', () => {
   it('right password: Login Succeeded', async () => {
     const docker = new Docker();
     clients.push(docker);
+    if (ENGINE.podman) {
+      const refused = await failure(docker.system.login({ username: USER, password: PASSWORD, serveraddress: REGISTRY }));
+      expect(refused).toBeInstanceOf(ServerError);
+      expect(refused).toMatchObject({ code: 'SERVER_ERROR', statusCode: 500, operationId: 'SystemAuth' });
+      expect((refused as Error).message).toBe(
+        `login attempt to ${REGISTRY} failed with status: pinging container registry ${REGISTRY}: Get "https://${REGISTRY}/v2/": http: server gave HTTP response to HTTPS client`,
+      );
+    }
     const started = Date.now();
-    const result = await docker.system.login({ username: USER, password: PASSWORD, serveraddress: REGISTRY });
+    const result = await docker.system.login({ username: USER, password: PASSWORD, serveraddress: LOGIN_REGISTRY });
     expect(result).toMatchObject({ Status: 'Login Succeeded' });
     expect(JSON.stringify(result)).not.toContain(PASSWORD);
     console.info(`credentials: login in ${Date.now() - started} ms: ${JSON.stringify(result)}`);
@@ -307,12 +367,14 @@ describe('system.login', () => {
   it('wrong password: rejected (ServerError 500 on 20.10), without the password', async () => {
     const docker = new Docker();
     clients.push(docker);
-    const err = await failure(docker.system.login({ username: USER, password: WRONG, serveraddress: REGISTRY }));
+    const err = await failure(docker.system.login({ username: USER, password: WRONG, serveraddress: LOGIN_REGISTRY }));
     // 20.10 answers the registry's 401 with a 500 of its own (not a 401: not UnauthorizedError)
     expect(err).toBeInstanceOf(ServerError);
     expect(err).not.toBeInstanceOf(UnauthorizedError);
     expect(err).toMatchObject({ code: 'SERVER_ERROR', statusCode: 500, operationId: 'SystemAuth' });
-    expect((err as Error).message).toBe(`login attempt to http://${REGISTRY}/v2/ failed with status: 401 Unauthorized`);
+    // Podman names the registry as it was given
+    const where = ENGINE.podman ? LOGIN_REGISTRY : `http://${REGISTRY}/v2/`;
+    expect((err as Error).message).toBe(`login attempt to ${where} failed with status: 401 Unauthorized`);
     expectNoLeak(err);
   });
 });

@@ -12,11 +12,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, Docker, DockerError } from '../../src/index.js';
 import { expectCleanExit, expectTypedRejection, runChild, describeOutcome } from '../support/child.js';
-import { Created, ENGINE_HOST, RUN_ID, TEST_LABEL, RUN_LABEL, waitUntil } from '../support/engine.js';
+import { Created, ENGINE as ENGINE_UNDER_TEST, ENGINE_HOST, RUN_ID, TEST_LABEL, RUN_LABEL, waitUntil } from '../support/engine.js';
 import { FaultProxy, type Fault } from '../support/fault-proxy.js';
 import { within, rejectionOf, said } from '../support/settle.js';
 
 const ENGINE = ENGINE_HOST;
+const PODMAN = ENGINE_UNDER_TEST.podman;
 const TRANSPORTS = ['node', 'undici'] as const;
 const FRONTS = ['unix', 'tcp'] as const;
 const ARCHIVE = /\/containers\/[^/]+\/archive/;
@@ -84,8 +85,18 @@ async function tempDir(): Promise<string> {
 
 
 
-/** The container has no exec still running (the engine lists only running execs in ExecIDs). */
+/** The container has no exec still running (dockerd lists only running execs in ExecIDs). */
 async function noExecRunning(id: string): Promise<void> {
+  if (PODMAN) {
+    // Podman lists ended (attached) execs too, until their cleanup 5 minutes later: ask each
+    const running = async (): Promise<string[]> => {
+      const ids = (await docker.containers.inspect(id)).ExecIDs ?? [];
+      const states = await Promise.all(ids.map((e) => docker.exec.inspect(e).then((i) => i.Running, () => false)));
+      return ids.filter((_, i) => states[i]);
+    };
+    await waitUntil(running, (r) => r.length === 0, 5_000, `no exec left running in ${id.slice(0, 12)}`);
+    return;
+  }
   await waitUntil(() => docker.containers.inspect(id), (c) => !c.ExecIDs?.length, 5_000, `no exec left running in ${id.slice(0, 12)}`);
 }
 

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ConflictError, Docker, NotFoundError } from '../../src/index.js';
-import { Created, TEST_LABEL, apiAtLeast, labels, uniqueName } from '../support/engine.js';
+import { ConflictError, Docker, NotFoundError, ServerError } from '../../src/index.js';
+import { Created, DEFAULT_NETWORK, ENGINE, TEST_LABEL, apiAtLeast, labels, uniqueName } from '../support/engine.js';
 
 const docker = new Docker();
 const created = new Created(docker);
@@ -40,6 +40,16 @@ describe('networks', () => {
       .create({ networkConfig: config })
       .then((res) => created.network(res.Id!))
       .catch((e: unknown) => e);
+    if (ENGINE.podman) {
+      // Podman keeps network names unique whatever CheckDuplicate says, and refuses with a 500
+      expect(err).toBeInstanceOf(ServerError);
+      expect(err).toMatchObject({ statusCode: 500, code: 'SERVER_ERROR', operationId: 'NetworkCreate' });
+      expect((err as Error).message).toBe(`network name ${name} already used: network already exists`);
+      const again = await docker.networks.create({ networkConfig: { Name: name, Driver: 'bridge', Labels: labels() } }).catch((e: unknown) => e);
+      expect(again).toBeInstanceOf(ServerError);
+      expect((await docker.networks.list({ filters: { name: [name] } })).map((n) => n.Id)).toEqual([id]);
+      return;
+    }
     expect(err).toBeInstanceOf(ConflictError);
     expect(err).toMatchObject({ statusCode: 409, code: 'CONFLICT', operationId: 'NetworkCreate' });
     expect((err as Error).message).toContain(name);
@@ -68,14 +78,15 @@ describe('networks', () => {
     expect(endpoint.IPv4Address).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
 
     const settings = (await docker.containers.inspect(container)).NetworkSettings!.Networks!;
-    expect(Object.keys(settings).sort()).toEqual(['bridge', name].sort());
-    expect(settings[name]!.NetworkID).toBe(id);
+    expect(Object.keys(settings).sort()).toEqual([DEFAULT_NETWORK, name].sort());
+    // Podman 4.3 gives the network's name as its NetworkID
+    expect(settings[name]!.NetworkID).toBe(ENGINE.podman ? name : id);
     expect(settings[name]!.Aliases).toContain('dockhand-alias');
     expect(settings[name]!.IPAddress).toBe(endpoint.IPv4Address!.split('/')[0]);
 
     expect(await docker.networks.disconnect(id, { container: { Container: container } })).toBeUndefined();
     expect((await docker.networks.inspect(id)).Containers).toEqual({});
-    expect(Object.keys((await docker.containers.inspect(container)).NetworkSettings!.Networks!)).toEqual(['bridge']);
+    expect(Object.keys((await docker.containers.inspect(container)).NetworkSettings!.Networks!)).toEqual([DEFAULT_NETWORK]);
   });
 
   it('lists with a label filter', async () => {

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Docker, NotFoundError, ServerError, type PluginPrivilege } from '../../src/index.js';
 import { StreamError } from '../../src/streams/demux.js';
 import type { ProgressMessage } from '../../src/streams/progress.js';
-import { REGISTRY_STATUS_PASSED_ON } from '../support/engine.js';
+import { ENGINE, REGISTRY_STATUS_PASSED_ON } from '../support/engine.js';
 
 const REGISTRY = '127.0.0.1:5000';
 const MANIFEST_V2 = 'application/vnd.docker.distribution.manifest.v2+json';
@@ -140,6 +140,19 @@ async function pushAndForget(ref: string): Promise<string> {
   return digest;
 }
 
+/**
+ * Podman has no plugins: its router answers every plugin endpoint with 404 "Not Found" (the list,
+ * GET /plugins, with a JSON "Path ... is not supported"). Each test checks that for what it calls.
+ */
+async function expectNoPlugins(call: () => PromiseLike<unknown>, operationId: string, message = 'Not Found'): Promise<void> {
+  const err = await Promise.resolve(call()).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(NotFoundError);
+  expect(err).toMatchObject({ statusCode: 404, code: 'NOT_FOUND', operationId, message });
+}
+
 beforeAll(async () => {
   await requireRegistry();
   const script = (await import(new URL('../../scripts/import-test-image.mjs', import.meta.url).href)) as RootfsScript;
@@ -180,6 +193,10 @@ async function collectPluginBlobs(write: RootfsScript['writeTar']): Promise<void
 
 afterAll(async () => {
   try {
+    if (ENGINE.podman) {
+      await expectNoPlugins(() => docker.plugins.list(), 'PluginList', `Path /v${ENGINE.api}/plugins is not supported`);
+      return;
+    }
     if (writeTar) await collectPluginBlobs(writeTar);
     const left = (await docker.plugins.list()).filter((p) => p.Name.includes(RUN) || (p.PluginReference ?? '').includes(RUN));
     expect(left.map((p) => p.Name)).toEqual([]);
@@ -191,6 +208,10 @@ afterAll(async () => {
 describe(`plugins through the registry on ${REGISTRY}`, () => {
   it('creates a plugin from a tar context (config.json + rootfs/): disabled, with the config it was given', async () => {
     const { ref } = uniqueRemote();
+    if (ENGINE.podman) {
+      await expectNoPlugins(() => createPlugin(ref), 'PluginCreate');
+      return expectNoPlugins(() => docker.plugins.inspect(ref), 'PluginInspect');
+    }
     await createPlugin(ref);
     const plugin = await docker.plugins.inspect(ref);
     expect(plugin).toMatchObject({ Name: ref, Enabled: false, PluginReference: ref });
@@ -208,6 +229,7 @@ describe(`plugins through the registry on ${REGISTRY}`, () => {
 
   it('pushes it: the ProgressStream resolves, aux has the tag, digest and size the registry serves', async () => {
     const { repo, ref } = uniqueRemote();
+    if (ENGINE.podman) return expectNoPlugins(() => docker.plugins.push(ref), 'PluginPush');
     await createPlugin(ref);
     const messages: ProgressMessage[] = [];
     const push = docker.plugins.push(ref, {}, { onProgress: (m) => messages.push(m) });
@@ -225,6 +247,7 @@ describe(`plugins through the registry on ${REGISTRY}`, () => {
 
   it('privileges({ remote }) lists what the plugin asks for (network: host)', async () => {
     const { ref } = uniqueRemote();
+    if (ENGINE.podman) return expectNoPlugins(() => docker.plugins.privileges({ remote: ref }), 'GetPluginPrivileges');
     await pushAndForget(ref);
     const privileges = await docker.plugins.privileges({ remote: ref });
     expect(privileges).toEqual(HOST_NETWORK);
@@ -232,6 +255,12 @@ describe(`plugins through the registry on ${REGISTRY}`, () => {
 
   it('pulls it under a local alias with its privileges (disabled: pull does not enable), then upgrades it in place', async () => {
     const { repo, ref } = uniqueRemote();
+    if (ENGINE.podman) {
+      const alias = uniqueAlias();
+      plugins.add(alias);
+      await expectNoPlugins(() => docker.plugins.pull({ remote: ref, name: alias, body: HOST_NETWORK }), 'PluginPull');
+      return expectNoPlugins(() => docker.plugins.upgrade(alias, { remote: ref, body: HOST_NETWORK }), 'PluginUpgrade');
+    }
     const digest = await pushAndForget(ref);
     const privileges = await docker.plugins.privileges({ remote: ref });
     expect(privileges).toEqual(HOST_NETWORK);
@@ -266,6 +295,7 @@ describe(`plugins through the registry on ${REGISTRY}`, () => {
 
   it('refuses a pull without the privileges the plugin asks for: in the stream (StreamError), after a 200', async () => {
     const { ref } = uniqueRemote();
+    if (ENGINE.podman) return expectNoPlugins(() => docker.plugins.pull({ remote: ref, name: uniqueAlias() }), 'PluginPull');
     await pushAndForget(ref);
     const alias = uniqueAlias();
     plugins.add(alias);
@@ -283,6 +313,7 @@ describe(`plugins through the registry on ${REGISTRY}`, () => {
     const missing = `${REGISTRY}/dockhand-test/missing-${RUN}:latest`;
     const alias = uniqueAlias();
     plugins.add(alias);
+    if (ENGINE.podman) return expectNoPlugins(() => docker.plugins.pull({ remote: missing, name: alias, body: HOST_NETWORK }), 'PluginPull');
     const err = await docker.plugins.pull({ remote: missing, name: alias, body: HOST_NETWORK }).then(
       () => undefined,
       (e: unknown) => e,

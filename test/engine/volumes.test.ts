@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConflictError, Docker, NotFoundError, type Filters } from '../../src/index.js';
-import { Created, TEST_LABEL, apiAtLeast, labels, uniqueName } from '../support/engine.js';
+import { Created, ENGINE, TEST_LABEL, apiAtLeast, labels, uniqueName } from '../support/engine.js';
 
 const docker = new Docker();
 const created = new Created(docker);
@@ -44,12 +44,18 @@ describe('volumes', () => {
     const mark = uniqueName('list');
     const a = await createVolume({ 'dockhand.list': mark });
     const b = await createVolume({ 'dockhand.list': mark });
-    await createVolume();
+    const other = await createVolume();
     const res = await docker.volumes.list({ filters: { label: [`dockhand.list=${mark}`] } });
     expect(res.Volumes!.map((v) => v.Name).sort()).toEqual([a.Name, b.Name].sort());
     expect(res.Warnings ?? []).toEqual([]);
 
     const byName = await docker.volumes.list({ filters: { name: [a.Name], label: [TEST_LABEL] } });
+    if (ENGINE.podman) {
+      // Podman 4.3 lists the volumes that match ANY of the filters: the three of this test among them
+      expect(byName.Volumes!.map((v) => v.Name)).toEqual(expect.arrayContaining([a.Name, b.Name, other.Name]));
+      expect(byName.Volumes!.every((v) => v.Name === a.Name || v.Labels?.[TEST_LABEL] !== undefined)).toBe(true);
+      return;
+    }
     expect(byName.Volumes!.map((v) => v.Name)).toEqual([a.Name]);
   });
 
@@ -59,7 +65,8 @@ describe('volumes', () => {
     const err = await docker.volumes.remove(vol.Name).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
     expect(err).toMatchObject({ statusCode: 409, operationId: 'VolumeDelete' });
-    expect((err as Error).message).toContain('volume is in use');
+    // Podman: "volume <name> is being used by the following container(s): <id>: volume is being used"
+    expect((err as Error).message).toContain(ENGINE.podman ? `is being used by the following container(s): ${container}` : 'volume is in use');
 
     await docker.containers.remove(container);
     expect(await docker.volumes.remove(vol.Name)).toBeUndefined();
@@ -76,8 +83,10 @@ describe('volumes', () => {
     await created.createContainer({ HostConfig: { Binds: [`${inUse.Name}:/data`] } });
     const other = await createVolume();
 
-    // API 1.42+ prunes only anonymous volumes unless the filter says `all=true` (which 1.41 refuses)
-    const filters: Filters = { label: [`${TEST_LABEL}=true`, `dockhand.prune=${mark}`] };
+    // API 1.42+ prunes only anonymous volumes unless the filter says `all=true` (which 1.41 refuses).
+    // Podman 4.3 prunes what matches ANY of the labels: only the label unique to this test keeps the
+    // prune to this test's volumes there.
+    const filters: Filters = { label: ENGINE.podman ? [`dockhand.prune=${mark}`] : [`${TEST_LABEL}=true`, `dockhand.prune=${mark}`] };
     if (apiAtLeast('1.42')) filters.all = ['true'];
     const res = await docker.volumes.prune({ filters });
     expect([...res.VolumesDeleted!].sort()).toEqual([unused.Name, anonymous.Name].sort());

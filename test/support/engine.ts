@@ -47,6 +47,26 @@ export const REGISTRY_STATUS_PASSED_ON = apiAtLeast('1.48');
 
 /** The image `scripts/engine.sh up` imports from a busybox rootfs. */
 export const TEST_IMAGE = 'dockhand-test/busybox:latest';
+
+/**
+ * An image name as the engine shows it (RepoTags, Config.Image, event attributes, build and
+ * save output): Podman qualifies a name without a registry with `docker.io/` (and a one-part one
+ * with `docker.io/library/`); dockerd shows it as given.
+ */
+export function shownName(name: string): string {
+  if (!ENGINE.podman) return name;
+  const first = name.split('/')[0]!;
+  if (name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')) return name;
+  return name.includes('/') ? `docker.io/${name}` : `docker.io/library/${name}`;
+}
+
+/** An image id as the engine writes it in history, commit, remove and prune answers: Podman without `sha256:`. */
+export function answeredId(id: string): string {
+  return ENGINE.podman ? id.replace(/^sha256:/, '') : id;
+}
+
+/** The network a container joins by default: Podman's is called `podman`. */
+export const DEFAULT_NETWORK = ENGINE.podman ? 'podman' : 'bridge';
 /** Every engine object a test creates carries this label. */
 export const TEST_LABEL = 'dockhand.test';
 /** ... and objects made through `labels()` this one too, naming the run (set by the global setup). */

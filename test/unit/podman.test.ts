@@ -4,7 +4,7 @@
  * Its answers name it (`Libpod-Api-Version`), its hijacks do not: dockhand asks /_ping once.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Docker } from '../../src/index.js';
+import { AbortError, Docker } from '../../src/index.js';
 import { archiveRoot } from '../../src/operations/archive.js';
 import { FakeEngine, frameHeader, type Handler } from '../support/fake-engine.js';
 
@@ -68,5 +68,193 @@ describe('archive entries are named after the requested path, as docker cp reads
     expect(archiveRoot('/')).toBe('/');
     expect(archiveRoot('//')).toBe('/');
     expect(archiveRoot('/d/.')).toBe('.');
+  });
+});
+
+/** Headers every Podman answer carries (its hijacks aside). */
+const PODMAN_HEADERS = { 'Libpod-Api-Version': '4.3.1', Server: 'Libpod/4.3.1 (linux)' };
+
+/** An engine answering /_ping as Podman 4.3 or as dockerd, and everything else with `handler`. */
+function engineAs(podman: boolean, handler: Handler): Handler {
+  return (req, reply) => {
+    if (/\/_ping$/.test(req.path)) return reply.send(200, 'OK', { 'API-Version': '1.41', ...(podman ? PODMAN_HEADERS : { Server: 'Docker/20.10.24 (linux)' }) });
+    return handler(req, reply);
+  };
+}
+
+describe('Podman: parameters and answers that would not fit', () => {
+  const importing: Handler = (req, reply) => {
+    if (req.path.includes('/images/create')) return reply.json(200, { status: 'sha256:' + 'a'.repeat(64) });
+    reply.json(404, { message: `no ${req.path}` });
+  };
+  const importQuery = (e: FakeEngine): URLSearchParams => {
+    const r = e.requests.find((q) => q.path.includes('/images/create'))!;
+    return new URLSearchParams(r.path.slice(r.path.indexOf('?') + 1));
+  };
+
+  it('an import names its image by repo alone on Podman (it ignores tag): the tag goes into repo, as the docker CLI sends it', async () => {
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(true, importing), apiVersion: null });
+    const docker = new Docker({ host: engine.host });
+    try {
+      await docker.images.import(Buffer.alloc(1024), { repo: 'dockhand-test/imported', tag: 't1' });
+      let q = importQuery(engine);
+      expect([q.get('fromSrc'), q.get('repo'), q.has('tag')]).toEqual(['-', 'dockhand-test/imported:t1', false]);
+      // docker.api.ImageCreate too; a repo with its own tag, and a registry port, are left alone
+      engine.requests.length = 0;
+      await docker.api.ImageCreate({ fromSrc: '-', repo: '127.0.0.1:5000/app', tag: 'v2', inputImage: Buffer.alloc(1024) });
+      q = importQuery(engine);
+      expect([q.get('repo'), q.has('tag')]).toEqual(['127.0.0.1:5000/app:v2', false]);
+      engine.requests.length = 0;
+      await docker.api.ImageCreate({ fromSrc: '-', repo: 'app:own', tag: 'v2', inputImage: Buffer.alloc(1024) });
+      q = importQuery(engine);
+      expect([q.get('repo'), q.get('tag')]).toEqual(['app:own', 'v2']);
+      // a pull is not an import: fromImage and tag as given
+      engine.requests.length = 0;
+      await docker.api.ImageCreate({ fromImage: 'busybox', tag: '1.36' });
+      q = importQuery(engine);
+      expect([q.get('fromImage'), q.get('tag')]).toEqual(['busybox', '1.36']);
+    } finally {
+      await docker.close();
+    }
+  });
+
+  it('to dockerd an import goes with repo and tag apart, and no extra /_ping when the version is pinned', async () => {
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(false, importing), apiVersion: null });
+    const docker = new Docker({ host: engine.host, apiVersion: '1.41' });
+    try {
+      await docker.images.import(Buffer.alloc(1024), { repo: 'dockhand-test/imported', tag: 't1' });
+      const q = importQuery(engine);
+      expect([q.get('repo'), q.get('tag')]).toEqual(['dockhand-test/imported', 't1']);
+      // pinned: one /_ping, only because a Podman adjustment would have applied
+      expect(engine.requests.map((r) => r.path.replace(/\?.*/, ''))).toEqual(['/_ping', '/v1.41/images/create']);
+      engine.requests.length = 0;
+      await docker.images.import(Buffer.alloc(1024), { repo: 'dockhand-test/imported', tag: 't2' });
+      expect(engine.requests.map((r) => r.path.replace(/\?.*/, ''))).toEqual(['/v1.41/images/create']);
+    } finally {
+      await docker.close();
+    }
+  });
+
+  const top = (titles: string[], processes: string[][]): Handler => (req, reply) => {
+    if (/\/containers\/c1\/top/.test(req.path)) return reply.json(200, { Titles: titles, Processes: processes });
+    reply.json(404, { message: `no ${req.path}` });
+  };
+
+  it('top: the ps output Podman leaves in one column is split as dockerd splits it (the command takes the rest)', async () => {
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(true, top(['PID   USER     COMMAND'], [['1 root     sleep 300'], ['7 root     sh -c  x']])), apiVersion: null });
+    const docker = new Docker({ host: engine.host });
+    try {
+      expect(await docker.containers.top('c1')).toEqual({
+        Titles: ['PID', 'USER', 'COMMAND'],
+        Processes: [
+          ['1', 'root', 'sleep 300'],
+          ['7', 'root', 'sh -c x'],
+        ],
+      });
+    } finally {
+      await docker.close();
+    }
+  });
+
+  it('top: columns Podman did split, and any answer from dockerd, are left as they are', async () => {
+    const split = { Titles: ['PID', 'COMMAND'], Processes: [['1', 'sleep 300']] };
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(true, top(split.Titles, split.Processes)), apiVersion: null });
+    let docker = new Docker({ host: engine.host });
+    try {
+      expect(await docker.containers.top('c1')).toEqual(split);
+    } finally {
+      await docker.close();
+      await engine.close();
+    }
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(false, top(['PID   USER'], [['1 root']])), apiVersion: null });
+    docker = new Docker({ host: engine.host });
+    try {
+      expect(await docker.containers.top('c1')).toEqual({ Titles: ['PID   USER'], Processes: [['1 root']] });
+    } finally {
+      await docker.close();
+    }
+  });
+
+  it("stats: Podman's `Id` is the sample's `id`", async () => {
+    const sample = { read: '2026-01-01T00:00:00Z', name: 'web', Id: 'c'.repeat(64), memory_stats: { usage: 1 } };
+    const stats = (podman: boolean): Handler => (req, reply) => {
+      if (/\/containers\/c1\/stats/.test(req.path)) return reply.json(200, sample, podman ? PODMAN_HEADERS : {});
+      reply.json(404, { message: `no ${req.path}` });
+    };
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(true, stats(true)), apiVersion: null });
+    let docker = new Docker({ host: engine.host });
+    try {
+      const [s] = await docker.containers.stats('c1', { stream: false }).toArray();
+      expect(s).toEqual({ read: sample.read, name: 'web', id: sample.Id, memory_stats: { usage: 1 } });
+    } finally {
+      await docker.close();
+      await engine.close();
+    }
+    // not from Podman: as sent
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(false, stats(false)), apiVersion: null });
+    docker = new Docker({ host: engine.host });
+    try {
+      expect(await docker.containers.stats('c1', { stream: false }).toArray()).toEqual([sample]);
+    } finally {
+      await docker.close();
+    }
+  });
+});
+
+describe('Podman: event filters', () => {
+  const events: Handler = (req, reply) => {
+    if (req.path.includes('/events')) return reply.send(200, '', { 'Content-Type': 'application/json' });
+    reply.json(404, { message: `no ${req.path}` });
+  };
+  const eventFilters = (e: FakeEngine): unknown => {
+    const r = e.requests.find((q) => q.path.includes('/events'))!;
+    return JSON.parse(new URLSearchParams(r.path.slice(r.path.indexOf('?') + 1)).get('filters')!);
+  };
+
+  it('a filter for the event `die` asks Podman for `died` too (it reports `die` but filters by its own name)', async () => {
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(true, events), apiVersion: null });
+    const docker = new Docker({ host: engine.host });
+    try {
+      await docker.system.events({ until: new Date(), filters: { event: ['die'], label: ['x=y'] } }).toArray();
+      expect(eventFilters(engine)).toEqual({ event: ['die', 'died'], label: ['x=y'] });
+      engine.requests.length = 0;
+      await docker.system.events({ until: new Date(), filters: { event: ['start'] } }).toArray();
+      expect(eventFilters(engine)).toEqual({ event: ['start'] });
+    } finally {
+      await docker.close();
+    }
+  });
+
+  it('dockerd gets the filter as given', async () => {
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(false, events), apiVersion: null });
+    const docker = new Docker({ host: engine.host });
+    try {
+      await docker.system.events({ until: new Date(), filters: { event: ['die'] } }).toArray();
+      expect(eventFilters(engine)).toEqual({ event: ['die'] });
+    } finally {
+      await docker.close();
+    }
+  });
+});
+
+describe('idleTimeout covers the wait for the response', () => {
+  it('an engine that sends nothing, not even headers, for a followed log (Podman, silent container): AbortError TIMEOUT', async () => {
+    // the handler never answers /logs: no status line, no headers, no byte
+    engine = await FakeEngine.start({ listen: 'tcp', handler: engineAs(true, (req, reply) => void (req.path.includes('/logs') ? undefined : reply.json(404, {}))), apiVersion: null });
+    const docker = new Docker({ host: engine.host });
+    try {
+      const started = Date.now();
+      const err = await docker.containers
+        .logs('c1', { follow: true }, { idleTimeout: 300 })
+        .text()
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AbortError);
+      expect(err).toMatchObject({ code: 'TIMEOUT', operationId: 'ContainerLogs' });
+      expect((err as Error).message).toContain('no data from the engine for 300 ms');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await docker.close();
+    }
   });
 });
