@@ -307,10 +307,11 @@ describe('logs: a large log', () => {
     expect(frames).toBeGreaterThan(6000); // many frames, so the periodic checks ran
     const line = `${'0123456789abcdef'.repeat(1024)}\n`;
     expect(head.digest('hex')).toBe(createHash('sha256').update(line + line).digest('hex'));
-    // holding the log would make every later sample tens of MB; a stream holds a few chunks
-    // (up to ~6 MB seen with 28.5, whose log driver hands out larger reads than 20.10's)
+    // Holding the log would make every later sample 25-50 MB; a stream holds what its buffers
+    // hold (4-10 MB seen on node:http, which now carries every stream: more on a loaded machine
+    // and with 28.5's larger log reads), the same at 5 MB as at 50 MB read.
     held.sort((a, b) => a - b);
-    expect(held[Math.floor(held.length / 2)]).toBeLessThan(8 * MiB);
+    expect(held[Math.floor(held.length / 2)]).toBeLessThan(16 * MiB);
     expect(peakRss - base.rss).toBeLessThan(40 * MiB);
   });
 });
