@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ConflictError, Docker, NotFoundError, ServerError } from '../../src/index.js';
+import { ApiVersionError, ConflictError, Docker, NotFoundError, ServerError } from '../../src/index.js';
 import { Created, DEFAULT_NETWORK, ENGINE, TEST_LABEL, apiAtLeast, labels, uniqueName } from '../support/engine.js';
 
 const docker = new Docker();
@@ -32,7 +32,7 @@ describe('networks', () => {
     expect((await docker.networks.inspect(name)).Id).toBe(id);
   });
 
-  it('refuses a second network with the same name when CheckDuplicate is set (409); allows it otherwise before API 1.44', async () => {
+  it('refuses a second network with the same name when CheckDuplicate is set (409), allows it otherwise; from API 1.44 names are always unique, and past 1.45 dockhand refuses CheckDuplicate before sending', async () => {
     const { id, name } = await createNetwork();
     // CheckDuplicate exists up to API 1.43; the generated body type (newest API) lacks it.
     const config = { Name: name, Driver: 'bridge', Labels: labels(), CheckDuplicate: true } as { Name: string };
@@ -50,16 +50,24 @@ describe('networks', () => {
       expect((await docker.networks.list({ filters: { name: [name] } })).map((n) => n.Id)).toEqual([id]);
       return;
     }
-    expect(err).toBeInstanceOf(ConflictError);
-    expect(err).toMatchObject({ statusCode: 409, code: 'CONFLICT', operationId: 'NetworkCreate' });
-    expect((err as Error).message).toContain(name);
-
+    if (apiAtLeast('1.46')) {
+      // the specs list CheckDuplicate up to API 1.45: later, dockhand refuses it before sending
+      expect(err).toBeInstanceOf(ApiVersionError);
+      expect(err).toMatchObject({ code: 'API_VERSION', parameter: 'networkConfig.CheckDuplicate', required: '<= 1.45', current: ENGINE.api });
+    } else if (!apiAtLeast('1.44')) {
+      expect(err).toBeInstanceOf(ConflictError);
+      expect(err).toMatchObject({ statusCode: 409, code: 'CONFLICT', operationId: 'NetworkCreate' });
+      expect((err as Error).message).toContain(name);
+    }
     if (apiAtLeast('1.44')) {
-      // API 1.44+ ignores CheckDuplicate: a network name is always unique
+      // 1.44+ engines ignore CheckDuplicate (1.44 and 1.45 still take it): names are always unique
+      if (!apiAtLeast('1.46')) expect(err).toBeInstanceOf(ConflictError);
       const again = await docker.networks.create({ networkConfig: { Name: name, Driver: 'bridge', Labels: labels() } }).catch((e: unknown) => e);
       expect(again).toBeInstanceOf(ConflictError);
+      expect(again).toMatchObject({ statusCode: 409, code: 'CONFLICT', operationId: 'NetworkCreate' });
       return;
     }
+
     const second = await docker.networks.create({ networkConfig: { Name: name, Driver: 'bridge', Labels: labels() } });
     created.network(second.Id!);
     expect(second.Id).not.toBe(id);
