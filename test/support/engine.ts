@@ -45,6 +45,7 @@ export const TEST_HTTP_PORT = 5080;
  */
 export const REGISTRY_STATUS_PASSED_ON = apiAtLeast('1.48');
 
+
 /** The image `scripts/engine.sh up` imports from a busybox rootfs. */
 export const TEST_IMAGE = 'dockhand-test/busybox:latest';
 
