@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { formatJson, specFacts } from '../../scripts/spec-facts.js';
 
 const specDir = join(import.meta.dirname, '../../spec');
-const files = readdirSync(specDir).filter((f) => /^v\d+\.\d+\.json$/.test(f));
+// sorted: readdir order is the file system's (and Bun's), not alphabetical
+const files = readdirSync(specDir).filter((f) => /^v\d+\.\d+\.json$/.test(f)).sort();
 const version = (f: string): string => /^v(\d+\.\d+)\.json$/.exec(f)![1]!;
 const minor = (f: string): number => Number(version(f).split('.')[1]);
 const specs: Array<[string, any]> = files.map((f) => [f, JSON.parse(readFileSync(join(specDir, f), 'utf8'))]);
