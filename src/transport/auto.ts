@@ -28,7 +28,7 @@ export class AutoTransport implements Transport {
   /** Set once undici is loaded and node:http has no call left: undici serves every call. */
   private switched = false;
   /** Calls that came after undici was loaded, waiting for node:http's last calls to finish. */
-  private waiting: (() => void)[] = [];
+  private waiting: { go: () => void; fail: (err: Error) => void }[] = [];
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -73,16 +73,22 @@ export class AutoTransport implements Transport {
     return new Promise<void>((resolve, reject) => {
       const signal = r.signal;
       if (signal?.aborted) return reject(signal.reason);
-      const go = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
+      const entry = {
+        go: (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        fail: (err: Error): void => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
       };
       const onAbort = (): void => {
-        this.waiting = this.waiting.filter((w) => w !== go);
+        this.waiting = this.waiting.filter((w) => w !== entry);
         reject(signal!.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(go);
+      this.waiting.push(entry);
     }).then(() => this.fast!.request(r));
   }
 
@@ -98,7 +104,7 @@ export class AutoTransport implements Transport {
     setImmediate(() => {
       const waiting = this.waiting;
       this.waiting = [];
-      for (const go of waiting) go();
+      for (const w of waiting) w.go();
     });
   }
 
@@ -132,6 +138,10 @@ export class AutoTransport implements Transport {
 
   async close(): Promise<void> {
     this.closed = true;
+    // calls still waiting for node:http's last ones never start: they fail (the client says CLOSED)
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) w.fail(new Error('the transport was closed'));
     if (this.timer) clearTimeout(this.timer);
     await this.loading;
     await Promise.all([this.node.close(), this.fast?.close()]);

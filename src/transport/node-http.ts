@@ -137,7 +137,12 @@ export class NodeHttpTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
-    this.streamAgent.destroy();
+    const closed = new Error('the transport was closed');
+    this.hijacks.close(closed);
+    for (const agent of [this.agent, this.streamAgent]) {
+      // Requests queued for a connection: destroy() of the agent would open new ones for them.
+      for (const queue of Object.values(agent.requests)) for (const req of queue ?? []) req.destroy(closed);
+      agent.destroy();
+    }
   }
 }

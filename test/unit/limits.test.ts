@@ -151,6 +151,46 @@ describe('Limit', () => {
 });
 
 describe('close()', () => {
+  it('a call waiting for a connection fails with CLOSED when the client closes (never hangs)', async () => {
+    engine = await countingEngine(300);
+    const docker = new Docker({ host: engine.host, transport: 'node', maxConnections: 1 });
+    await docker.system.ping();
+    const first = docker.containers.inspect('a').catch((e: unknown) => e);
+    const queued = docker.containers.inspect('b').catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    await docker.close();
+    for (const err of await Promise.all([first, queued])) {
+      expect(err).toBeInstanceOf(DockerError);
+      expect((err as DockerError).code).toBe('CLOSED');
+    }
+  });
+
+  it.runIf(UNDICI_HERE)('auto: calls waiting for node:http to finish before the switch fail with CLOSED on close()', async () => {
+    engine = await countingEngine(400);
+    const docker = new Docker({ host: engine.host, transport: 'auto', maxConnections: 4 });
+    const early = Array.from({ length: 20 }, () => docker.containers.inspect('abc').catch((e: unknown) => e));
+    await new Promise((r) => setTimeout(r, 250));
+    const auto = (docker as unknown as { requester: { transport: { active: string } } }).requester.transport;
+    expect(auto.active).toBe('undici');
+    // node:http still has calls in flight: this one waits for them
+    const waiting = docker.containers.inspect('abc').catch((e: unknown) => e);
+    await docker.close();
+    const err = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('hung'), 3000))]);
+    expect(err).toBeInstanceOf(DockerError);
+    expect((err as DockerError).code).toBe('CLOSED');
+    await Promise.all(early);
+  });
+
+  it('a hijack waiting for a place fails on close(), and none starts after it', async () => {
+    const limit = new Limit(1);
+    const release = await limit.acquire();
+    const waiting = limit.acquire();
+    limit.close(new Error('closed'));
+    await expect(waiting).rejects.toThrow('closed');
+    await expect(limit.acquire()).rejects.toThrow('closed');
+    release();
+  });
+
   it('is final: closing twice resolves, and a later call fails with CLOSED without sending anything', async () => {
     const transport = new FakeTransport();
     const docker = new Docker({ transport, apiVersion: '1.41' });
