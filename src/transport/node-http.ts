@@ -81,6 +81,12 @@ export class NodeHttpTransport implements Transport {
   private readonly hijacks: Limit;
   private readonly module: typeof http | typeof https;
   private readonly base: http.RequestOptions;
+  /**
+   * Requests not yet closed, so close() can end them itself: not every runtime's `Agent.destroy`
+   * ends the sockets in use (Deno's lets a call in flight finish).
+   */
+  private readonly live = new Set<http.ClientRequest | http.IncomingMessage>();
+  private closed: Error | undefined;
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -112,8 +118,14 @@ export class NodeHttpTransport implements Transport {
       const req = this.module.request({ ...this.base, agent, method: r.method, path: r.path, headers, ...(r.signal ? { signal: r.signal } : {}) });
       armConnectTimeout(req, this.options.connectTimeout);
       req.once('error', reject);
+      if (this.closed) req.destroy(this.closed);
+      this.live.add(req);
+      req.once('close', () => this.live.delete(req));
       req.once('response', (res) => {
         if (r.idleTimeout) watchIdle(res.socket, res, r.idleTimeout);
+        this.live.add(res);
+        res.once('close', () => this.live.delete(res));
+        if (this.closed) res.destroy(this.closed);
         resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
       });
       writeBody(req, r.body);
@@ -137,12 +149,12 @@ export class NodeHttpTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    const closed = new Error('the transport was closed');
+    const closed = (this.closed ??= new Error('the transport was closed'));
     this.hijacks.close(closed);
-    for (const agent of [this.agent, this.streamAgent]) {
-      // Requests queued for a connection: destroy() of the agent would open new ones for them.
-      for (const queue of Object.values(agent.requests)) for (const req of queue ?? []) req.destroy(closed);
-      agent.destroy();
-    }
+    // Requests in flight or queued for a connection (destroy() of the agent would open new
+    // connections for queued ones), and the bodies of answered ones still being read.
+    for (const s of this.live) s.destroy(closed);
+    this.live.clear();
+    for (const agent of [this.agent, this.streamAgent]) agent.destroy();
   }
 }

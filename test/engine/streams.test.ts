@@ -360,7 +360,9 @@ describe('attach', () => {
   });
 
   it('close() and the AbortSignal end the session; the container keeps running', async () => {
-    const id = await created.createContainer({ Cmd: ['cat'], OpenStdin: true, AttachStdin: true, AttachStdout: true });
+    // Podman closes the container's stdin when an attach with stdin ends (Docker keeps it open
+    // unless StdinOnce): `cat` would exit there, so a shell outlives it.
+    const id = await created.createContainer({ Cmd: ['sh', '-c', 'cat; exec sleep 600'], OpenStdin: true, AttachStdin: true, AttachStdout: true });
     await docker.containers.start(id);
     const session = await docker.containers.attach(id, { stdin: true });
     const frames = framesOf(session);
