@@ -1,6 +1,7 @@
 /** Writes src/generated/ from the operation model and the newest spec's definitions. */
 import { bodyTable, buildBodyModel } from './body-schema.js';
 import { schemasFile } from './emit-schemas.js';
+import { mergeTypes } from './merge-types.js';
 import { friendlyNames, renamedOperations } from './names.js';
 import { undocumentedFields } from './undocumented.js';
 import type { OperationModel, ParamModel, SpecFile } from './model.js';
@@ -12,9 +13,13 @@ export const BANNER = [
   '',
 ].join('\n');
 
-function typesFile(newest: SpecFile): string {
-  const defs: Record<string, Schema> = newest.spec.definitions;
-  const out = [BANNER, `/** API version these definitions come from. */`, `export const DEFINITIONS_VERSION = ${JSON.stringify(newest.version)};`, ''];
+function typesFile(newest: SpecFile, defs: Record<string, Schema>): string {
+  const out = [
+    BANNER,
+    `/** The newest API version these definitions come from; fields of older versions are marked \`@deprecated Removed in API x\`. */`,
+    `export const DEFINITIONS_VERSION = ${JSON.stringify(newest.version)};`,
+    '',
+  ];
   for (const name of Object.keys(defs)) {
     const s = defs[name]!;
     const t = schemaToTs(s);
@@ -130,6 +135,11 @@ function hasRequired(o: OperationModel, skipPath: boolean): boolean {
   return o.params.some((p) => alwaysRequired(o, p) && !(skipPath && p.in === 'path'));
 }
 
+/** Hijacking operations that, given these params, answer without a stream (the requester does not hijack). */
+const DETACHED_OVERLOADS: Readonly<Record<string, string>> = {
+  ExecStart: '{ execStartConfig: { Detach: true } }',
+};
+
 function apiFile(ops: OperationModel[], first: string): string {
   // Bring the definitions that results and bodies use into scope by name.
   const typeNames = new Set<string>();
@@ -154,6 +164,8 @@ function apiFile(ops: OperationModel[], first: string): string {
   out.push('/** One method per operationId, as in the spec. */', 'export interface Api {');
   for (const o of ops) {
     const opt = hasRequired(o, false) ? '' : '?';
+    const detached = DETACHED_OVERLOADS[o.id];
+    if (detached) out.push(`  /** Detached: the engine answers 200 with no stream; resolves to undefined. */ ${o.id}(params: ${o.id}Params & ${detached}, options?: CallOptions): Promise<undefined>;`);
     out.push(`  ${versionDoc(o, first)}${o.id}(params${opt}: ${o.id}Params, options?: CallOptions): Promise<${o.id}Result>;`);
   }
   for (const [alias, target] of Object.entries(renamedOperations)) {
@@ -228,8 +240,9 @@ export function emit(ops: OperationModel[], specs: SpecFile[]): Record<string, s
   for (const o of ops) if (!friendlyNames[o.id]) throw new Error(`no friendly name for ${o.id}: add it to scripts/generate/names.ts`);
   const newest = specs[specs.length - 1]!;
   const first = specs[0]!.version;
+  const defs = mergeTypes(specs, ops);
   return {
-    'types.ts': typesFile(newest),
+    'types.ts': typesFile(newest, defs),
     'operations.ts': operationsFile(ops, specs),
     'api.ts': apiFile(ops, first),
     'friendly.ts': friendlyFile(ops, first),

@@ -55,12 +55,20 @@ export function schemaToTs(s: Schema | undefined, indent = ''): string {
   }
 }
 
+/** The JSDoc line saying when a field came and went, from the marks of merge-types.ts. */
+function versionTags(s: Schema, indent: string): string {
+  const tags: string[] = [];
+  if (typeof s['x-dockhand-since'] === 'string') tags.push(`@since API ${s['x-dockhand-since']}`);
+  if (typeof s['x-dockhand-removed'] === 'string') tags.push(`@deprecated Removed in API ${s['x-dockhand-removed']}`);
+  return tags.length ? `${indent}/** ${tags.join(' ')} */\n` : '';
+}
+
 function objectType(s: Schema, indent: string): string {
   const props: Record<string, Schema> = s.properties ?? {};
   const required = new Set<string>(Array.isArray(s.required) ? s.required : []);
   const inner = indent + '  ';
   const lines = Object.keys(props).map(
-    (k) => `${inner}${propKey(k)}${required.has(k) ? '' : '?'}: ${schemaToTs(props[k], inner)};`,
+    (k) => `${versionTags(props[k]!, inner)}${inner}${propKey(k)}${required.has(k) ? '' : '?'}: ${schemaToTs(props[k], inner)};`,
   );
   const ap = s.additionalProperties;
   let record = '';

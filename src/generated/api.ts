@@ -2,7 +2,7 @@
 // Regenerate with `npm run generate`; `npm run generate:check` proves this file is fresh.
 
 import type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from '../request/types.js';
-import type { AttestationStatement, AuthConfig, AuthResponse, BuildCacheDiskUsage, ClusterVolumeSpec, Config, ConfigReference, ConfigSpec, ContainerConfig, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerTopResponse, ContainerUpdateResponse, ContainerWaitResponse, ContainersDiskUsage, DistributionInspect, FilesystemChange, HostConfig, IDResponse, IPAM, ImageDeleteResponseItem, ImageHistoryResponseItem, ImageInspect, ImageSummary, ImagesDiskUsage, NetworkConnectRequest, NetworkCreateResponse, NetworkDisconnectRequest, NetworkInspect, NetworkSummary, NetworkingConfig, Node, NodeSpec, Plugin, PluginPrivilege, ProcessConfig, Resources, RestartPolicy, Secret, SecretSpec, Service, ServiceCreateResponse, ServiceSpec, ServiceUpdateResponse, Swarm, SwarmSpec, SystemInfo, SystemVersion, Task, Volume, VolumeCreateRequest, VolumeListResponse, VolumesDiskUsage } from './types.js';
+import type { AttestationStatement, AuthConfig, AuthResponse, BuildCache, BuildCacheDiskUsage, ClusterVolumeSpec, Config, ConfigReference, ConfigSpec, ContainerConfig, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary, ContainerTopResponse, ContainerUpdateResponse, ContainerWaitResponse, ContainersDiskUsage, DistributionInspect, FilesystemChange, HostConfig, IDResponse, IPAM, ImageDeleteResponseItem, ImageHistoryResponseItem, ImageInspect, ImageSummary, ImagesDiskUsage, NetworkConnectRequest, NetworkCreateResponse, NetworkDisconnectRequest, NetworkInspect, NetworkSummary, NetworkingConfig, Node, NodeSpec, Plugin, PluginPrivilege, ProcessConfig, Resources, RestartPolicy, Secret, SecretSpec, Service, ServiceCreateResponse, ServiceSpec, ServiceUpdateResponse, Swarm, SwarmSpec, SystemInfo, SystemVersion, Task, Volume, VolumeCreateRequest, VolumeListResponse, VolumesDiskUsage } from './types.js';
 
 export interface ContainerListParams {
   all?: boolean;
@@ -335,10 +335,24 @@ export interface SystemDataUsageParams {
   /** @since API 1.52 */ verbose?: boolean;
 }
 export type SystemDataUsageResult = {
+  /** @since API 1.52 */
   ImageUsage?: ImagesDiskUsage;
+  /** @since API 1.52 */
   ContainerUsage?: ContainersDiskUsage;
+  /** @since API 1.52 */
   VolumeUsage?: VolumesDiskUsage;
+  /** @since API 1.52 */
   BuildCacheUsage?: BuildCacheDiskUsage;
+  /** @deprecated Removed in API 1.52 */
+  LayersSize?: number;
+  /** @deprecated Removed in API 1.52 */
+  Images?: Array<ImageSummary>;
+  /** @deprecated Removed in API 1.52 */
+  Containers?: Array<ContainerSummary>;
+  /** @deprecated Removed in API 1.52 */
+  Volumes?: Array<Volume>;
+  /** @since API 1.39 @deprecated Removed in API 1.52 */
+  BuildCache?: Array<BuildCache>;
 };
 
 export interface ImageGetParams {
@@ -365,6 +379,7 @@ export interface ContainerExecParams {
     AttachStdin?: boolean;
     AttachStdout?: boolean;
     AttachStderr?: boolean;
+    /** @since API 1.42 */
     ConsoleSize?: Array<number> | null;
     DetachKeys?: string;
     Tty?: boolean;
@@ -372,6 +387,7 @@ export interface ContainerExecParams {
     Cmd?: Array<string>;
     Privileged?: boolean;
     User?: string;
+    /** @since API 1.35 */
     WorkingDir?: string;
   };
   id: string;
@@ -382,6 +398,7 @@ export interface ExecStartParams {
   execStartConfig?: {
     Detach?: boolean;
     Tty?: boolean;
+    /** @since API 1.42 */
     ConsoleSize?: Array<number> | null;
   };
   id: string;
@@ -399,7 +416,9 @@ export interface ExecInspectParams {
   id: string;
 }
 export type ExecInspectResult = {
+  /** @since API 1.36 */
   CanRemove?: boolean;
+  /** @since API 1.36 */
   DetachKeys?: string;
   ID?: string;
   Running?: boolean;
@@ -462,17 +481,25 @@ export interface NetworkCreateParams {
   networkConfig: {
     Name: string;
     Driver?: string;
+    /** @since API 1.41 */
     Scope?: string;
     Internal?: boolean;
+    /** @since API 1.27 */
     Attachable?: boolean;
+    /** @since API 1.29 */
     Ingress?: boolean;
+    /** @since API 1.41 */
     ConfigOnly?: boolean;
+    /** @since API 1.41 */
     ConfigFrom?: ConfigReference;
     IPAM?: IPAM;
+    /** @since API 1.47 */
     EnableIPv4?: boolean;
     EnableIPv6?: boolean;
     Options?: Record<string, string>;
     Labels?: Record<string, string>;
+    /** @deprecated Removed in API 1.46 */
+    CheckDuplicate?: boolean;
   };
 }
 export type NetworkCreateResult = NetworkCreateResponse;
@@ -493,7 +520,10 @@ export interface NetworkPruneParams {
   filters?: string | Filters;
 }
 export type NetworkPruneResult = {
+  /** @since API 1.26 */
   NetworksDeleted?: Array<string>;
+  /** @deprecated Removed in API 1.26 */
+  VolumesDeleted?: Array<string>;
 };
 
 export interface PluginListParams {
@@ -585,10 +615,14 @@ export interface SwarmInitParams {
   body: {
     ListenAddr?: string;
     AdvertiseAddr?: string;
+    /** @since API 1.30 */
     DataPathAddr?: string;
+    /** @since API 1.40 */
     DataPathPort?: number;
+    /** @since API 1.39 */
     DefaultAddrPool?: Array<string>;
     ForceNewCluster?: boolean;
+    /** @since API 1.39 */
     SubnetSize?: number;
     Spec?: SwarmSpec;
   };
@@ -599,6 +633,7 @@ export interface SwarmJoinParams {
   body: {
     ListenAddr: string;
     AdvertiseAddr?: string;
+    /** @since API 1.30 */
     DataPathAddr?: string;
     RemoteAddrs: Array<string>;
     JoinToken: string;
@@ -775,6 +810,7 @@ export interface BuildPruneParams {
   /** @since API 1.48 */ "min-free-space"?: number;
 }
 export type BuildPruneResult = {
+  /** @since API 1.39 */
   CachesDeleted?: Array<string>;
   SpaceReclaimed?: number;
 };
@@ -850,6 +886,7 @@ export interface Api {
   ImageGetAll(params?: ImageGetAllParams, options?: CallOptions): Promise<ImageGetAllResult>;
   ImageLoad(params?: ImageLoadParams, options?: CallOptions): Promise<ImageLoadResult>;
   ContainerExec(params: ContainerExecParams, options?: CallOptions): Promise<ContainerExecResult>;
+  /** Detached: the engine answers 200 with no stream; resolves to undefined. */ ExecStart(params: ExecStartParams & { execStartConfig: { Detach: true } }, options?: CallOptions): Promise<undefined>;
   ExecStart(params: ExecStartParams, options?: CallOptions): Promise<ExecStartResult>;
   ExecResize(params: ExecResizeParams, options?: CallOptions): Promise<ExecResizeResult>;
   ExecInspect(params: ExecInspectParams, options?: CallOptions): Promise<ExecInspectResult>;
