@@ -48,7 +48,7 @@ async function leftovers(): Promise<string[]> {
   const left: string[] = [];
   for (const c of await docker.containers.list({ all: true, filters })) {
     left.push(`container ${c.Id}`);
-    await docker.containers.remove(c.Id, { force: true }).catch(() => undefined);
+    await docker.containers.remove(c.Id!, { force: true }).catch(() => undefined);
   }
   for (const n of await docker.networks.list({ filters })) {
     left.push(`network ${n.Name}`);
