@@ -5,6 +5,23 @@ import { OPERATIONS, OPERATION_ALIASES } from './generated/operations.js';
 import { ValidationError, type ConnectionAttempt } from './errors.js';
 import type { OperationContext } from './operations/context.js';
 import { installOperations, type DockerGroups } from './operations/groups.js';
+import { applyBodyAlias, bodyAliasOf } from './operations/body-alias.js';
+import {
+  HandleFactory,
+  asyncDispose,
+  type ConfigHandle,
+  type ContainerHandle,
+  type ExecHandle,
+  type ImageHandle,
+  type NetworkHandle,
+  type NodeHandle,
+  type PluginHandle,
+  type SecretHandle,
+  type ServiceHandle,
+  type TaskHandle,
+  type VolumeHandle,
+} from './operations/handles.js';
+import { run, type RunDetachedOptions, type RunOptions, type RunOutput, type RunResult } from './operations/run.js';
 import { Requester } from './request/requester.js';
 import type { CallOptions } from './request/types.js';
 import { CredentialStore } from './auth/credentials.js';
@@ -84,6 +101,8 @@ export class Docker {
   readonly api: Api;
   private readonly requester: Requester;
   private readonly where: () => Promise<EndpointInfo>;
+  private readonly handles: HandleFactory;
+  private readonly runner: (image: string, cmd?: readonly string[] | RunOptions | RunDetachedOptions, options?: RunOptions | RunDetachedOptions) => Promise<unknown>;
 
   constructor(options: DockerOptions = {}) {
     options = validateDockerOptions(options);
@@ -140,25 +159,93 @@ export class Docker {
       const target: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
       for (const [method, [id, ...pathNames]] of Object.entries(methods)) {
         const n = pathNames.length;
+        const bodyName = bodyAliasOf(id);
         target[method] = (...args: unknown[]) => {
           const rest = args[n];
           if (rest !== undefined && (typeof rest !== 'object' || rest === null || Array.isArray(rest))) {
             return Promise.reject(new ValidationError(`${group}.${method}: expected ${n ? `${n} id argument(s) then ` : ''}a parameters object`, { operationId: id }));
           }
           const params: Record<string, unknown> = rest ? { ...(rest as object) } : {};
+          if (bodyName) {
+            try {
+              applyBodyAlias(params, bodyName, `${group}.${method}`, id);
+            } catch (err) {
+              return Promise.reject(err);
+            }
+          }
           for (let i = 0; i < n; i++) params[pathNames[i]!] = args[i];
           return requester.call(id, params, args[n + 1] as CallOptions | undefined);
         };
       }
       groups[group] = target;
     }
-    installOperations(groups, {
+    const ctx: OperationContext = {
       // the one untyped seam: the requester validates params at run time for every operation
       call: ((id: string, params: unknown, options?: CallOptions) => requester.call(id, params, options)) as OperationContext['call'],
       apiVersion: (options) => requester.apiVersion(options),
       isPodman: (options) => requester.isPodman(options),
-    });
+      address: () => this.endpoint().then((e) => e.address),
+    };
+    installOperations(groups, ctx);
     Object.assign(this, groups);
+    const handles = new HandleFactory(this, ctx);
+    this.handles = handles;
+    this.runner = (image, cmd, options) => run(ctx, (id) => handles.make('container', id) as ContainerHandle, image, cmd, options);
+  }
+
+  /**
+   * Runs a command in a new container, as `docker run` does: pulls the image if missing, creates,
+   * attaches, starts, waits, collects the output and removes the container. A non-zero exit code
+   * is a result, not an error. With `detach: true`, resolves to the started container's handle.
+   */
+  run(image: string, cmd: readonly string[] | undefined, options: RunDetachedOptions): Promise<ContainerHandle>;
+  run(image: string, options: RunDetachedOptions): Promise<ContainerHandle>;
+  run<O extends RunOptions = RunOptions>(image: string, cmd?: readonly string[], options?: O): Promise<RunResult<RunOutput<O>>>;
+  run<O extends RunOptions = RunOptions>(image: string, options?: O): Promise<RunResult<RunOutput<O>>>;
+  run(image: string, cmd?: readonly string[] | RunOptions | RunDetachedOptions, options?: RunOptions | RunDetachedOptions): Promise<unknown> {
+    return this.runner(image, cmd, options);
+  }
+
+  /** A container's methods with its id bound: `docker.container(id).logs()`; `await using` removes it. */
+  container(id: string): ContainerHandle {
+    return this.handles.make('container', id) as ContainerHandle;
+  }
+  /** An image's methods with its name (or id) bound: `docker.image('busybox').inspect()`. */
+  image(ref: string): ImageHandle {
+    return this.handles.make('image', ref) as ImageHandle;
+  }
+  network(id: string): NetworkHandle {
+    return this.handles.make('network', id) as NetworkHandle;
+  }
+  volume(name: string): VolumeHandle {
+    return this.handles.make('volume', name) as VolumeHandle;
+  }
+  service(id: string): ServiceHandle {
+    return this.handles.make('service', id) as ServiceHandle;
+  }
+  node(id: string): NodeHandle {
+    return this.handles.make('node', id) as NodeHandle;
+  }
+  secret(id: string): SecretHandle {
+    return this.handles.make('secret', id) as SecretHandle;
+  }
+  config(id: string): ConfigHandle {
+    return this.handles.make('config', id) as ConfigHandle;
+  }
+  plugin(name: string): PluginHandle {
+    return this.handles.make('plugin', name) as PluginHandle;
+  }
+  task(id: string): TaskHandle {
+    return this.handles.make('task', id) as TaskHandle;
+  }
+  /** An exec instance (from `exec.create`): start, resize, inspect with its id bound. */
+  execInstance(id: string): ExecHandle {
+    return this.handles.make('execInstance', id) as ExecHandle;
+  }
+
+  /** `await using docker = new Docker()`: closes the client at the end of the scope. */
+  [asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Where requests go, e.g. `unix:///var/run/docker.sock` (see `endpoint()` for why). */

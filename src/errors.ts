@@ -37,6 +37,9 @@ export const DOCKER_ERROR_CODES = [
   'COPY_CONFLICT',
   'CREDENTIAL_HELPER',
   'CREDENTIALS_NOT_FOUND',
+  'WAIT_TIMEOUT',
+  'CONTAINER_EXITED',
+  'NO_HEALTHCHECK',
 ] as const;
 
 /** A DockerError's `code`: one of DOCKER_ERROR_CODES, or `HTTP_<status>` for an unmapped status. */

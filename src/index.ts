@@ -24,8 +24,42 @@ export { FrameStream, type CollectedOutput } from './streams/frames.js';
 export { JsonStream } from './streams/json-iterable.js';
 export { ProgressStream, ProgressModel, type ProgressMessage, type ProgressResult, type LayerProgress } from './streams/progress.js';
 export { HijackSession, type TerminalSize } from './streams/session.js';
+export { LineSplitter, frameLines, DEFAULT_MAX_LINE_LENGTH, type Line, type LinesOptions } from './streams/lines.js';
+export {
+  WaitError,
+  type WaitCondition,
+  type WaitForOptions,
+  type WaitResult,
+  type WaitResults,
+  type LogCondition,
+  type ExitedCondition,
+  type PortCondition,
+  type HttpCondition,
+  type LogMatch,
+  type PortResult,
+  type HttpResult,
+  type ContainerPort,
+  type ContainerStateInfo,
+} from './operations/wait-for.js';
 export type { ContainersGroup, DockerGroups, ExecGroup, ImagesGroup, PluginsGroup, ServicesGroup, SystemGroup, TasksGroup } from './operations/groups.js';
 export type { ExecOptions, ExecResult } from './operations/exec.js';
+export type { RunOptions, RunDetachedOptions, RunResult, RunOutput, PortPublish, ContainerCreateBody } from './operations/run.js';
+export type {
+  ContainerHandle,
+  ImageHandle,
+  NetworkHandle,
+  VolumeHandle,
+  ServiceHandle,
+  NodeHandle,
+  SecretHandle,
+  ConfigHandle,
+  PluginHandle,
+  TaskHandle,
+  ExecHandle,
+  BoundMethods,
+  DropFirst,
+  HandleName,
+} from './operations/handles.js';
 export type { LogsParams, SwarmLogsParams } from './operations/logs.js';
 export type { EventsParams } from './operations/monitor.js';
 export type { PullParams, PushParams, ImportParams, ProgressCallOptions } from './operations/images.js';

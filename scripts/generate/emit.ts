@@ -99,10 +99,10 @@ function paramTsType(p: ParamModel): string {
   return t;
 }
 
-function versionDoc(p: { since: string; until?: string }, base: string): string {
+function versionDoc(p: { since: string; removed?: string }, base: string): string {
   const tags: string[] = [];
   if (p.since !== base) tags.push(`@since API ${p.since}`);
-  if (p.until) tags.push(`@until API ${p.until}`);
+  if (p.removed) tags.push(`@deprecated Removed in API ${p.removed}`);
   return tags.length ? `/** ${tags.join(' ')} */ ` : '';
 }
 
@@ -216,13 +216,36 @@ function friendlyFile(ops: OperationModel[], first: string): string {
     out.push('  },');
   }
   out.push('};', '');
+  out.push(
+    '/**',
+    ' * The params of an operation whose JSON body has a spec name other than `body` (`networkConfig`,',
+    ' * `execConfig`, `volumeConfig`, ...): the friendly methods take the body under either name, not both.',
+    ' */',
+    'export type BodyAlias<P, K extends keyof P> =',
+    '  | (P & { body?: never })',
+    '  | (Omit<P, K> & { [Q in K]?: never } & (undefined extends P[K] ? { body?: P[K] } : { body: P[K] }));',
+    '',
+    '/**',
+    ' * group -> the methods whose first path parameter is the group\'s own resource (`/containers/{id}/...`,',
+    ' * not `/containers/{id}/exec` for `exec`): the methods handles (`docker.container(id)`) bind.',
+    ' */',
+    'export interface FriendlyIdMethods {',
+  );
+  for (const [group, methods] of groups) {
+    const own = methods.filter(([, o]) => o.path.startsWith(`/${group}/{${o.params.find((p) => p.in === 'path')?.name}}`)).map(([m]) => `'${m}'`);
+    out.push(`  ${group}: ${own.length ? own.join(' | ') : 'never'};`);
+  }
+  out.push('}', '');
   for (const [group, methods] of groups) {
     out.push(`export interface ${cap(group)}Api {`);
     for (const [method, o] of methods) {
       const pathParams = o.params.filter((p) => p.in === 'path');
       const args = pathParams.map((p) => `${p.name}: string`);
       const rest = o.params.filter((p) => p.in !== 'path');
-      const paramsType = pathParams.length ? `Omit<A.${o.id}Params, ${pathParams.map((p) => `'${p.name}'`).join(' | ')}>` : `A.${o.id}Params`;
+      const ownParams = pathParams.length ? `Omit<A.${o.id}Params, ${pathParams.map((p) => `'${p.name}'`).join(' | ')}>` : `A.${o.id}Params`;
+      // A JSON body named otherwise in the spec is also accepted as `body` (the client renames it).
+      const bodyName = o.params.find((p) => p.in === 'body' && p.type === 'object' && p.name !== 'body')?.name;
+      const paramsType = bodyName ? `BodyAlias<${ownParams}, '${bodyName}'>` : ownParams;
       if (rest.length) args.push(`params${hasRequired(o, true) ? '' : '?'}: ${paramsType}`);
       else args.push('params?: Record<string, never>');
       args.push('options?: CallOptions');

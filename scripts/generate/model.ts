@@ -26,6 +26,8 @@ export interface ParamModel {
   repeated?: boolean; // a query string the engine also takes as repeated keys: one value or a list
   since: string;
   until?: string;
+  /** The version that dropped it (the one after `until`). */
+  removed?: string;
   schema?: Schema; // newest schema, for typing
 }
 
@@ -35,6 +37,8 @@ export interface OperationModel {
   path: string;
   since: string;
   until?: string;
+  /** The version that dropped it (the one after `until`). */
+  removed?: string;
   response: string;
   resultSchema?: Schema;
   statuses: number[];
@@ -158,12 +162,20 @@ export function buildModel(specs: SpecFile[]): OperationModel[] {
     }
   }
 
+  const versions = specs.map((s) => s.version);
+  const after = (v: string): string => versions[versions.indexOf(v) + 1]!;
   for (const model of ops.values()) {
     const last = lastSeen.get(model.id)!;
-    if (last !== newest) model.until = last;
+    if (last !== newest) {
+      model.until = last;
+      model.removed = after(last);
+    }
     for (const p of model.params) {
       const lastP = paramLastSeen.get(`${model.id}\u0000${p.in}\u0000${p.name}`)!;
-      if (lastP !== last) p.until = lastP;
+      if (lastP !== last) {
+        p.until = lastP;
+        p.removed = after(lastP);
+      }
     }
   }
   for (const [id, names] of Object.entries(repeatedParams)) {

@@ -532,7 +532,7 @@ export interface PluginListParams {
 export type PluginListResult = Array<Plugin>;
 
 export interface GetPluginPrivilegesParams {
-  /** @until API 1.26 */ name?: string;
+  /** @deprecated Removed in API 1.27 */ name?: string;
   /** @since API 1.27 */ remote?: string;
 }
 export type GetPluginPrivilegesResult = Array<PluginPrivilege>;
@@ -802,7 +802,7 @@ export interface DistributionInspectParams {
 export type DistributionInspectResult = DistributionInspect;
 
 export interface BuildPruneParams {
-  /** @since API 1.39 @until API 1.51 */ "keep-storage"?: number;
+  /** @since API 1.39 @deprecated Removed in API 1.52 */ "keep-storage"?: number;
   /** @since API 1.39 */ all?: boolean;
   /** @since API 1.39 */ filters?: string | Filters;
   /** @since API 1.48 */ "reserved-space"?: number;

@@ -145,6 +145,35 @@ export const FRIENDLY: Readonly<Record<string, Readonly<Record<string, readonly 
   },
 };
 
+/**
+ * The params of an operation whose JSON body has a spec name other than `body` (`networkConfig`,
+ * `execConfig`, `volumeConfig`, ...): the friendly methods take the body under either name, not both.
+ */
+export type BodyAlias<P, K extends keyof P> =
+  | (P & { body?: never })
+  | (Omit<P, K> & { [Q in K]?: never } & (undefined extends P[K] ? { body?: P[K] } : { body: P[K] }));
+
+/**
+ * group -> the methods whose first path parameter is the group's own resource (`/containers/{id}/...`,
+ * not `/containers/{id}/exec` for `exec`): the methods handles (`docker.container(id)`) bind.
+ */
+export interface FriendlyIdMethods {
+  containers: 'inspect' | 'top' | 'logs' | 'changes' | 'export' | 'stats' | 'resize' | 'start' | 'stop' | 'restart' | 'kill' | 'update' | 'rename' | 'pause' | 'unpause' | 'attach' | 'attachWebsocket' | 'wait' | 'remove' | 'statPath' | 'getArchive' | 'putArchive';
+  exec: 'start' | 'resize' | 'inspect';
+  images: 'inspect' | 'attestations' | 'history' | 'push' | 'tag' | 'remove' | 'get';
+  system: never;
+  volumes: 'inspect' | 'update' | 'remove';
+  networks: 'inspect' | 'remove' | 'connect' | 'disconnect';
+  plugins: 'inspect' | 'remove' | 'enable' | 'disable' | 'upgrade' | 'push' | 'set';
+  nodes: 'inspect' | 'remove' | 'update';
+  swarm: never;
+  services: 'inspect' | 'remove' | 'update' | 'logs';
+  tasks: 'inspect' | 'logs';
+  secrets: 'inspect' | 'remove' | 'update';
+  configs: 'inspect' | 'remove' | 'update';
+  distribution: 'inspect';
+}
+
 export interface ContainersApi {
   list(params?: A.ContainerListParams, options?: CallOptions): Promise<A.ContainerListResult>;
   create(params: A.ContainerCreateParams, options?: CallOptions): Promise<A.ContainerCreateResult>;
@@ -159,7 +188,7 @@ export interface ContainersApi {
   stop(id: string, params?: Omit<A.ContainerStopParams, 'id'>, options?: CallOptions): Promise<A.ContainerStopResult>;
   restart(id: string, params?: Omit<A.ContainerRestartParams, 'id'>, options?: CallOptions): Promise<A.ContainerRestartResult>;
   kill(id: string, params?: Omit<A.ContainerKillParams, 'id'>, options?: CallOptions): Promise<A.ContainerKillResult>;
-  update(id: string, params: Omit<A.ContainerUpdateParams, 'id'>, options?: CallOptions): Promise<A.ContainerUpdateResult>;
+  update(id: string, params: BodyAlias<Omit<A.ContainerUpdateParams, 'id'>, 'update'>, options?: CallOptions): Promise<A.ContainerUpdateResult>;
   rename(id: string, params: Omit<A.ContainerRenameParams, 'id'>, options?: CallOptions): Promise<A.ContainerRenameResult>;
   pause(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerPauseResult>;
   unpause(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerUnpauseResult>;
@@ -174,8 +203,8 @@ export interface ContainersApi {
 }
 
 export interface ExecApi {
-  create(id: string, params: Omit<A.ContainerExecParams, 'id'>, options?: CallOptions): Promise<A.ContainerExecResult>;
-  start(id: string, params?: Omit<A.ExecStartParams, 'id'>, options?: CallOptions): Promise<A.ExecStartResult>;
+  create(id: string, params: BodyAlias<Omit<A.ContainerExecParams, 'id'>, 'execConfig'>, options?: CallOptions): Promise<A.ContainerExecResult>;
+  start(id: string, params?: BodyAlias<Omit<A.ExecStartParams, 'id'>, 'execStartConfig'>, options?: CallOptions): Promise<A.ExecStartResult>;
   resize(id: string, params: Omit<A.ExecResizeParams, 'id'>, options?: CallOptions): Promise<A.ExecResizeResult>;
   inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ExecInspectResult>;
 }
@@ -193,14 +222,14 @@ export interface ImagesApi {
   remove(name: string, params?: Omit<A.ImageDeleteParams, 'name'>, options?: CallOptions): Promise<A.ImageDeleteResult>;
   search(params: A.ImageSearchParams, options?: CallOptions): Promise<A.ImageSearchResult>;
   prune(params?: A.ImagePruneParams, options?: CallOptions): Promise<A.ImagePruneResult>;
-  commit(params?: A.ImageCommitParams, options?: CallOptions): Promise<A.ImageCommitResult>;
+  commit(params?: BodyAlias<A.ImageCommitParams, 'containerConfig'>, options?: CallOptions): Promise<A.ImageCommitResult>;
   get(name: string, params?: Omit<A.ImageGetParams, 'name'>, options?: CallOptions): Promise<A.ImageGetResult>;
   getAll(params?: A.ImageGetAllParams, options?: CallOptions): Promise<A.ImageGetAllResult>;
   load(params?: A.ImageLoadParams, options?: CallOptions): Promise<A.ImageLoadResult>;
 }
 
 export interface SystemApi {
-  auth(params?: A.SystemAuthParams, options?: CallOptions): Promise<A.SystemAuthResult>;
+  auth(params?: BodyAlias<A.SystemAuthParams, 'authConfig'>, options?: CallOptions): Promise<A.SystemAuthResult>;
   info(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemInfoResult>;
   version(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemVersionResult>;
   ping(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemPingResult>;
@@ -212,7 +241,7 @@ export interface SystemApi {
 
 export interface VolumesApi {
   list(params?: A.VolumeListParams, options?: CallOptions): Promise<A.VolumeListResult>;
-  create(params: A.VolumeCreateParams, options?: CallOptions): Promise<A.VolumeCreateResult>;
+  create(params: BodyAlias<A.VolumeCreateParams, 'volumeConfig'>, options?: CallOptions): Promise<A.VolumeCreateResult>;
   inspect(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.VolumeInspectResult>;
   /** @since API 1.42 */ update(name: string, params: Omit<A.VolumeUpdateParams, 'name'>, options?: CallOptions): Promise<A.VolumeUpdateResult>;
   remove(name: string, params?: Omit<A.VolumeDeleteParams, 'name'>, options?: CallOptions): Promise<A.VolumeDeleteResult>;
@@ -223,9 +252,9 @@ export interface NetworksApi {
   list(params?: A.NetworkListParams, options?: CallOptions): Promise<A.NetworkListResult>;
   inspect(id: string, params?: Omit<A.NetworkInspectParams, 'id'>, options?: CallOptions): Promise<A.NetworkInspectResult>;
   remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.NetworkDeleteResult>;
-  create(params: A.NetworkCreateParams, options?: CallOptions): Promise<A.NetworkCreateResult>;
-  connect(id: string, params: Omit<A.NetworkConnectParams, 'id'>, options?: CallOptions): Promise<A.NetworkConnectResult>;
-  disconnect(id: string, params: Omit<A.NetworkDisconnectParams, 'id'>, options?: CallOptions): Promise<A.NetworkDisconnectResult>;
+  create(params: BodyAlias<A.NetworkCreateParams, 'networkConfig'>, options?: CallOptions): Promise<A.NetworkCreateResult>;
+  connect(id: string, params: BodyAlias<Omit<A.NetworkConnectParams, 'id'>, 'container'>, options?: CallOptions): Promise<A.NetworkConnectResult>;
+  disconnect(id: string, params: BodyAlias<Omit<A.NetworkDisconnectParams, 'id'>, 'container'>, options?: CallOptions): Promise<A.NetworkDisconnectResult>;
   prune(params?: A.NetworkPruneParams, options?: CallOptions): Promise<A.NetworkPruneResult>;
 }
 

@@ -23,4 +23,9 @@ export interface OperationContext {
   apiVersion(options?: CallOptions): Promise<string>;
   /** Whether the engine is Podman (from its /_ping answer, asked once). */
   isPodman(options?: CallOptions): Promise<boolean>;
+  /**
+   * The engine's address (`unix:///…`, `tcp://host:port`, `ssh://…`): where published ports are
+   * (containers.waitFor). Optional: without it, ports are looked for on this machine.
+   */
+  address?(): Promise<string>;
 }

@@ -20,6 +20,7 @@ import { importImage, loadImages, pullImage, pushImage, type ImportParams, type 
 import { containerLogs, serviceLogs, taskLogs, type LogsParams, type SwarmLogsParams } from './logs.js';
 import { containerStats, systemEvents, type EventsParams } from './monitor.js';
 import { pullPlugin, pushPlugin, upgradePlugin } from './plugins.js';
+import { waitFor, type WaitCondition, type WaitForOptions, type WaitResult, type WaitResults } from './wait-for.js';
 
 export interface ContainersGroup extends Omit<G.ContainersApi, 'logs' | 'attach' | 'stats' | 'statPath' | 'getArchive' | 'putArchive'> {
   /** Logs as frames; `for await`, `.pipe(stdout, stderr)` or `.text()`. Never loads the whole log. */
@@ -40,6 +41,14 @@ export interface ContainersGroup extends Omit<G.ContainersApi, 'logs' | 'attach'
   copyTo(id: string, localPath: string, containerPath: string, options?: CallOptions): Promise<void>;
   /** Like `docker cp container:path local`: streamed, never writing outside `localPath`. */
   copyFrom(id: string, containerPath: string, localPath: string, options?: CallOptions): Promise<void>;
+  /**
+   * Waits until a condition holds: `'running'`, `'healthy'`, `{ log }`, `{ exited: true }`,
+   * `{ port }`, `{ http }`; resolves to its result. Fails with a WaitError: WAIT_TIMEOUT (60 s by
+   * default), CONTAINER_EXITED, NO_HEALTHCHECK.
+   */
+  waitFor<const C extends WaitCondition>(id: string, condition: C, options?: WaitForOptions): Promise<WaitResult<C>>;
+  /** Waits until every condition of the array holds; resolves to their results, in the same order. */
+  waitFor<const C extends readonly WaitCondition[]>(id: string, conditions: C, options?: WaitForOptions): Promise<WaitResults<C>>;
 }
 
 export interface ExecGroup extends Omit<G.ExecApi, 'start'> {
@@ -108,6 +117,7 @@ export function installOperations(groups: Record<string, Group>, ctx: OperationC
     putArchive: (id: string, path: string, tar: UploadBody, params?: PutArchiveOptions, options?: CallOptions) => putArchive(ctx, id, path, tar, params, options),
     copyTo: (id: string, localPath: string, containerPath: string, options?: CallOptions) => copyTo(ctx, id, localPath, containerPath, options),
     copyFrom: (id: string, containerPath: string, localPath: string, options?: CallOptions) => copyFrom(ctx, id, containerPath, localPath, options),
+    waitFor: (id: string, condition: WaitCondition | readonly WaitCondition[], options?: WaitForOptions) => waitFor(ctx, id, condition, options),
   });
   Object.assign(groups.exec!, {
     start: (id: string, config?: ExecStartConfig, options?: CallOptions) => startExec(ctx, id, config, options),

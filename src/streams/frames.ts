@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { demux, rawFrames, type Frame } from './demux.js';
 import { alreadyConsumed, streamFailure } from './failure.js';
+import { frameLines, type Line, type LinesOptions } from './lines.js';
 
 /** The engine's Content-Types (API 1.42+) say whether a stream is multiplexed. */
 export const MULTIPLEXED = 'application/vnd.docker.multiplexed-stream';
@@ -102,6 +103,15 @@ export class FrameStream implements AsyncIterable<Frame> {
         }
       }
     }
+  }
+
+  /**
+   * The output as lines `{ stream, line }` (see streams/lines.ts): split per stream across
+   * frames, `\r\n` and `\n` endings dropped, the last unterminated line of each stream delivered
+   * at the end, lines longer than `maxLineLength` (1 MiB) in `partial` pieces. Consumes the stream.
+   */
+  lines(options?: LinesOptions): AsyncIterable<Line> {
+    return frameLines(this, options);
   }
 
   /** Collects the output as text (for bounded output: a finished container's logs, a command's result). */

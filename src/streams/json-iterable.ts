@@ -5,6 +5,12 @@ import { jsonMessages } from './json-stream.js';
 
 export class JsonStream<T> implements AsyncIterable<T> {
   private consumed = false;
+  /**
+   * Resolves once the engine has answered (status checked, headers received): for events, the
+   * subscription is live, so what happens after it is seen. Rejects with the error iterating would
+   * throw; it never causes an unhandled rejection when nobody awaits it.
+   */
+  readonly ready: Promise<void>;
 
   constructor(
     private readonly source: Promise<Readable>,
@@ -14,6 +20,8 @@ export class JsonStream<T> implements AsyncIterable<T> {
     private readonly adjust?: (headers: Record<string, string>) => ((message: T) => T) | undefined,
   ) {
     source.catch(() => undefined); // reported through iteration, never unhandled
+    this.ready = source.then(() => undefined);
+    this.ready.catch(() => undefined); // the same: awaiting it is optional
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<T> {

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import type { HijackedConnection } from '../request/types.js';
 import type { Frame } from './demux.js';
 import { FrameStream, type CollectedOutput } from './frames.js';
+import type { Line, LinesOptions } from './lines.js';
 
 export interface TerminalSize {
   /** Rows. */
@@ -55,6 +56,11 @@ export class HijackSession implements AsyncIterable<Frame> {
   /** Writes stdout and stderr to two writables and ends them (never process.stdout/stderr) when the output ends. */
   pipe(stdout: Writable, stderr: Writable = stdout, options?: { end?: boolean }): Promise<void> {
     return this.output.pipe(stdout, stderr, options);
+  }
+
+  /** The output as lines `{ stream, line }`, as `FrameStream.lines()`. */
+  lines(options?: LinesOptions): AsyncIterable<Line> {
+    return this.output.lines(options);
   }
 
   /** Collects the whole output as text. */
