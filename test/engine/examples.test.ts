@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Docker } from '../../src/index.js';
-import { ENGINE_HOST, TEST_IMAGE, TEST_LABEL } from '../support/engine.js';
+import { ENGINE, ENGINE_HOST, ENGINE_SOCKET, TEST_IMAGE, TEST_LABEL } from '../support/engine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TSX_CLI = path.join(path.dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/cli.mjs');
@@ -26,10 +26,19 @@ interface Ran {
   stderr: string;
 }
 
+/**
+ * The engine's network namespace, for the engines scripts/engines.sh runs in one: ports they
+ * publish are on that namespace's 127.0.0.1, so an example that reaches a published port runs
+ * there (its unix socket works from any namespace).
+ */
+const NETNS = /^\/run\/dockhand-engines\/([\w-]+)\.sock$/.exec(ENGINE_SOCKET ?? '')?.[1];
+
 /** Runs one example to its end (60 s at most) with the engine under test. */
-async function runExample(file: string, args: string[] = [], env: Record<string, string> = {}): Promise<Ran> {
+async function runExample(file: string, args: string[] = [], env: Record<string, string> = {}, where: 'here' | 'engine-network' = 'here'): Promise<Ran> {
+  const command = [process.execPath, TSX_CLI, '--tsconfig', 'examples/tsconfig.json', `examples/${file}`, ...args];
+  if (where === 'engine-network' && NETNS) command.unshift('nsenter', `--net=/run/netns/dockhand-${NETNS}`, '--');
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [TSX_CLI, '--tsconfig', 'examples/tsconfig.json', `examples/${file}`, ...args], {
+    const { stdout, stderr } = await promisify(execFile)(command[0]!, command.slice(1), {
       cwd: ROOT,
       timeout: 60_000,
       maxBuffer: 16 << 20,
@@ -49,6 +58,10 @@ async function leftovers(): Promise<string[]> {
   for (const c of await docker.containers.list({ all: true, filters })) {
     left.push(`container ${c.Id}`);
     await docker.containers.remove(c.Id!, { force: true }).catch(() => undefined);
+  }
+  for (const v of (await docker.volumes.list({ filters })).Volumes ?? []) {
+    left.push(`volume ${v.Name}`);
+    await docker.volumes.remove(v.Name).catch(() => undefined);
   }
   for (const n of await docker.networks.list({ filters })) {
     left.push(`network ${n.Name}`);
@@ -132,6 +145,50 @@ describe('examples/', () => {
     expect(stdout).toMatch(new RegExp(`^${layer![1]}: (Pull complete|Download complete)$`, 'm'));
     expect(stdout).toMatch(new RegExp(`^pulled ${name.replace(/[.]/g, '\\.')}: \\d+ layer\\(s\\), [\\d.]+ MiB$`, 'm'));
     expect((await docker.images.inspect(name)).Id).toMatch(/^sha256:/);
+  });
+
+  example('run-output.ts', 'docker.run: exit code, stdout and stderr apart, stdin', async () => {
+    const { stdout } = ok(await runExample('run-output.ts'));
+    expect(stdout).toContain('exit 3, stdout "out\\n", stderr "err\\n"');
+    expect(stdout).toContain('with stdin: "FROM STDIN\\n"');
+  });
+
+  example('logs-until-line.ts', 'waitFor a log line, then the log as whole lines', async () => {
+    const { stdout } = ok(await runExample('logs-until-line.ts'));
+    expect(stdout).toContain('ready: "ready on port 8080" (port 8080)');
+    expect(stdout).toContain('stdout: starting\nstdout: ready on port 8080\nstdout: tick 1\nstdout: tick 2\nstdout: tick 3\n');
+    expect(stdout).toMatch(/^stderr: bye$/m);
+    expect(stdout).toMatch(/^exit code 0$/m);
+  });
+
+  example('ports.ts', 'a random published port, waited for over HTTP, then fetched', async () => {
+    const { stdout } = ok(await runExample('ports.ts', [], {}, 'engine-network'));
+    expect(stdout).toMatch(/^80\/tcp published on host port \d+$/m);
+    expect(stdout).toContain('GET / -> 200 "hello over http"');
+  });
+
+  example('events.ts', 'events subscribed, ready awaited, then the container: every event seen', async () => {
+    const { stdout } = ok(await runExample('events.ts'));
+    // Podman reports more (init, cleanup) and says remove for destroy: the order holds all the same
+    const seen = /^seen in order: (.*)$/m.exec(stdout)?.[1]?.split(', ') ?? [];
+    const order = ['create', 'start', 'die', ENGINE.podman ? 'remove' : 'destroy'].map((a) => seen.indexOf(a));
+    expect(order.every((i) => i >= 0), stdout).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  example('handles.ts', 'bound methods, and await using removes the container and closes the client', async () => {
+    const { stdout } = ok(await runExample('handles.ts'));
+    expect(stdout).toMatch(/^container [0-9a-f]{12} running: true$/m);
+    expect(stdout).toMatch(/^exec: 42$/m);
+    expect(stdout).toMatch(/^renamed: \/dockhand-example-handles-\d+$/m);
+    expect(stdout).toMatch(/^image dockhand-test\/busybox:latest: sha256:[0-9a-f]{12}$/m);
+    expect(stdout).toMatch(/^disposed: container removed, client closed$/m);
+  });
+
+  example('cleanup.ts', 'everything labelled is removed after a failure half way', async () => {
+    const { stdout } = ok(await runExample('cleanup.ts'));
+    expect(stdout).toContain('failed: something failed half way; cleaning up');
+    expect(stdout).toMatch(/^removed 3 container\(s\), 1 volume\(s\), 1 network\(s\)$/m);
   });
 
   it('every example is run by this file', () => {
