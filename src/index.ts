@@ -22,7 +22,7 @@ export { StreamError, StreamFormatError, FrameParser, demux, type Frame, type St
 export { JsonMessageParser, jsonMessages } from './streams/json-stream.js';
 export { FrameStream, type CollectedOutput } from './streams/frames.js';
 export { JsonStream } from './streams/json-iterable.js';
-export { ProgressStream, ProgressModel, type ProgressMessage, type ProgressResult, type LayerProgress } from './streams/progress.js';
+export { ProgressStream, ProgressModel, type ProgressMessage, type ProgressResult, type LayerProgress, type ProgressOptions } from './streams/progress.js';
 export { HijackSession, type TerminalSize } from './streams/session.js';
 export { LineSplitter, frameLines, DEFAULT_MAX_LINE_LENGTH, type Line, type LinesOptions } from './streams/lines.js';
 export {
@@ -69,8 +69,9 @@ export type { PathStat, PutArchiveOptions } from './operations/archive.js';
 export type { BuildMessage, BuildOptions, BuildResult } from './operations/build.js';
 export { MIN_API_VERSION, MAX_API_VERSION, compareVersions } from './version.js';
 export type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from './request/types.js';
-export type { OperationSpec, ParamSpec, ResponseKind } from './request/operation.js';
-export type { Transport, TransportRequest, TransportResponse, UpgradeResult } from './transport/types.js';
+export type { OperationSpec, ParamSpec, ParamLocation, ResponseKind } from './request/operation.js';
+export type { Transport, TransportRequest, TransportResponse, UpgradeResult, RequestBody } from './transport/types.js';
+export type { TransportKind } from './transport/create.js';
 export type { TlsOptions } from './transport/host.js';
 export { OPERATIONS, OPERATION_ALIASES, API_VERSIONS, type OperationId, type OperationAlias } from './generated/operations.js';
 export type * from './generated/api.js';

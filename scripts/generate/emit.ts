@@ -99,6 +99,14 @@ function paramTsType(p: ParamModel): string {
   return t;
 }
 
+/** The JSDoc of a method: which operation it sends (`ContainerInspect: GET /containers/{id}/json`), and its versions. */
+function methodDoc(o: OperationModel, base: string): string {
+  const tags = [`${o.id}: ${o.method} ${o.path}`];
+  if (o.since !== base) tags.push(`@since API ${o.since}`);
+  if (o.removed) tags.push(`@deprecated Removed in API ${o.removed}`);
+  return `/** ${tags.join(' ')} */ `;
+}
+
 function versionDoc(p: { since: string; removed?: string }, base: string): string {
   const tags: string[] = [];
   if (p.since !== base) tags.push(`@since API ${p.since}`);
@@ -166,7 +174,7 @@ function apiFile(ops: OperationModel[], first: string): string {
     const opt = hasRequired(o, false) ? '' : '?';
     const detached = DETACHED_OVERLOADS[o.id];
     if (detached) out.push(`  /** Detached: the engine answers 200 with no stream; resolves to undefined. */ ${o.id}(params: ${o.id}Params & ${detached}, options?: CallOptions): Promise<undefined>;`);
-    out.push(`  ${versionDoc(o, first)}${o.id}(params${opt}: ${o.id}Params, options?: CallOptions): Promise<${o.id}Result>;`);
+    out.push(`  ${methodDoc(o, first)}${o.id}(params${opt}: ${o.id}Params, options?: CallOptions): Promise<${o.id}Result>;`);
   }
   for (const [alias, target] of Object.entries(renamedOperations)) {
     const o = ops.find((x) => x.id === target)!;
@@ -249,7 +257,7 @@ function friendlyFile(ops: OperationModel[], first: string): string {
       if (rest.length) args.push(`params${hasRequired(o, true) ? '' : '?'}: ${paramsType}`);
       else args.push('params?: Record<string, never>');
       args.push('options?: CallOptions');
-      out.push(`  ${versionDoc(o, first)}${method}(${args.join(', ')}): Promise<A.${o.id}Result>;`);
+      out.push(`  ${methodDoc(o, first)}${method}(${args.join(', ')}): Promise<A.${o.id}Result>;`);
     }
     out.push('}', '');
   }

@@ -175,153 +175,153 @@ export interface FriendlyIdMethods {
 }
 
 export interface ContainersApi {
-  list(params?: A.ContainerListParams, options?: CallOptions): Promise<A.ContainerListResult>;
-  create(params: A.ContainerCreateParams, options?: CallOptions): Promise<A.ContainerCreateResult>;
-  inspect(id: string, params?: Omit<A.ContainerInspectParams, 'id'>, options?: CallOptions): Promise<A.ContainerInspectResult>;
-  top(id: string, params?: Omit<A.ContainerTopParams, 'id'>, options?: CallOptions): Promise<A.ContainerTopResult>;
-  logs(id: string, params?: Omit<A.ContainerLogsParams, 'id'>, options?: CallOptions): Promise<A.ContainerLogsResult>;
-  changes(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerChangesResult>;
-  export(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerExportResult>;
-  stats(id: string, params?: Omit<A.ContainerStatsParams, 'id'>, options?: CallOptions): Promise<A.ContainerStatsResult>;
-  resize(id: string, params: Omit<A.ContainerResizeParams, 'id'>, options?: CallOptions): Promise<A.ContainerResizeResult>;
-  start(id: string, params?: Omit<A.ContainerStartParams, 'id'>, options?: CallOptions): Promise<A.ContainerStartResult>;
-  stop(id: string, params?: Omit<A.ContainerStopParams, 'id'>, options?: CallOptions): Promise<A.ContainerStopResult>;
-  restart(id: string, params?: Omit<A.ContainerRestartParams, 'id'>, options?: CallOptions): Promise<A.ContainerRestartResult>;
-  kill(id: string, params?: Omit<A.ContainerKillParams, 'id'>, options?: CallOptions): Promise<A.ContainerKillResult>;
-  update(id: string, params: BodyAlias<Omit<A.ContainerUpdateParams, 'id'>, 'update'>, options?: CallOptions): Promise<A.ContainerUpdateResult>;
-  rename(id: string, params: Omit<A.ContainerRenameParams, 'id'>, options?: CallOptions): Promise<A.ContainerRenameResult>;
-  pause(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerPauseResult>;
-  unpause(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerUnpauseResult>;
-  attach(id: string, params?: Omit<A.ContainerAttachParams, 'id'>, options?: CallOptions): Promise<A.ContainerAttachResult>;
-  attachWebsocket(id: string, params?: Omit<A.ContainerAttachWebsocketParams, 'id'>, options?: CallOptions): Promise<A.ContainerAttachWebsocketResult>;
-  wait(id: string, params?: Omit<A.ContainerWaitParams, 'id'>, options?: CallOptions): Promise<A.ContainerWaitResult>;
-  remove(id: string, params?: Omit<A.ContainerDeleteParams, 'id'>, options?: CallOptions): Promise<A.ContainerDeleteResult>;
-  statPath(id: string, params: Omit<A.ContainerArchiveInfoParams, 'id'>, options?: CallOptions): Promise<A.ContainerArchiveInfoResult>;
-  getArchive(id: string, params: Omit<A.ContainerArchiveParams, 'id'>, options?: CallOptions): Promise<A.ContainerArchiveResult>;
-  putArchive(id: string, params: Omit<A.PutContainerArchiveParams, 'id'>, options?: CallOptions): Promise<A.PutContainerArchiveResult>;
-  prune(params?: A.ContainerPruneParams, options?: CallOptions): Promise<A.ContainerPruneResult>;
+  /** ContainerList: GET /containers/json */ list(params?: A.ContainerListParams, options?: CallOptions): Promise<A.ContainerListResult>;
+  /** ContainerCreate: POST /containers/create */ create(params: A.ContainerCreateParams, options?: CallOptions): Promise<A.ContainerCreateResult>;
+  /** ContainerInspect: GET /containers/{id}/json */ inspect(id: string, params?: Omit<A.ContainerInspectParams, 'id'>, options?: CallOptions): Promise<A.ContainerInspectResult>;
+  /** ContainerTop: GET /containers/{id}/top */ top(id: string, params?: Omit<A.ContainerTopParams, 'id'>, options?: CallOptions): Promise<A.ContainerTopResult>;
+  /** ContainerLogs: GET /containers/{id}/logs */ logs(id: string, params?: Omit<A.ContainerLogsParams, 'id'>, options?: CallOptions): Promise<A.ContainerLogsResult>;
+  /** ContainerChanges: GET /containers/{id}/changes */ changes(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerChangesResult>;
+  /** ContainerExport: GET /containers/{id}/export */ export(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerExportResult>;
+  /** ContainerStats: GET /containers/{id}/stats */ stats(id: string, params?: Omit<A.ContainerStatsParams, 'id'>, options?: CallOptions): Promise<A.ContainerStatsResult>;
+  /** ContainerResize: POST /containers/{id}/resize */ resize(id: string, params: Omit<A.ContainerResizeParams, 'id'>, options?: CallOptions): Promise<A.ContainerResizeResult>;
+  /** ContainerStart: POST /containers/{id}/start */ start(id: string, params?: Omit<A.ContainerStartParams, 'id'>, options?: CallOptions): Promise<A.ContainerStartResult>;
+  /** ContainerStop: POST /containers/{id}/stop */ stop(id: string, params?: Omit<A.ContainerStopParams, 'id'>, options?: CallOptions): Promise<A.ContainerStopResult>;
+  /** ContainerRestart: POST /containers/{id}/restart */ restart(id: string, params?: Omit<A.ContainerRestartParams, 'id'>, options?: CallOptions): Promise<A.ContainerRestartResult>;
+  /** ContainerKill: POST /containers/{id}/kill */ kill(id: string, params?: Omit<A.ContainerKillParams, 'id'>, options?: CallOptions): Promise<A.ContainerKillResult>;
+  /** ContainerUpdate: POST /containers/{id}/update */ update(id: string, params: BodyAlias<Omit<A.ContainerUpdateParams, 'id'>, 'update'>, options?: CallOptions): Promise<A.ContainerUpdateResult>;
+  /** ContainerRename: POST /containers/{id}/rename */ rename(id: string, params: Omit<A.ContainerRenameParams, 'id'>, options?: CallOptions): Promise<A.ContainerRenameResult>;
+  /** ContainerPause: POST /containers/{id}/pause */ pause(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerPauseResult>;
+  /** ContainerUnpause: POST /containers/{id}/unpause */ unpause(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ContainerUnpauseResult>;
+  /** ContainerAttach: POST /containers/{id}/attach */ attach(id: string, params?: Omit<A.ContainerAttachParams, 'id'>, options?: CallOptions): Promise<A.ContainerAttachResult>;
+  /** ContainerAttachWebsocket: GET /containers/{id}/attach/ws */ attachWebsocket(id: string, params?: Omit<A.ContainerAttachWebsocketParams, 'id'>, options?: CallOptions): Promise<A.ContainerAttachWebsocketResult>;
+  /** ContainerWait: POST /containers/{id}/wait */ wait(id: string, params?: Omit<A.ContainerWaitParams, 'id'>, options?: CallOptions): Promise<A.ContainerWaitResult>;
+  /** ContainerDelete: DELETE /containers/{id} */ remove(id: string, params?: Omit<A.ContainerDeleteParams, 'id'>, options?: CallOptions): Promise<A.ContainerDeleteResult>;
+  /** ContainerArchiveInfo: HEAD /containers/{id}/archive */ statPath(id: string, params: Omit<A.ContainerArchiveInfoParams, 'id'>, options?: CallOptions): Promise<A.ContainerArchiveInfoResult>;
+  /** ContainerArchive: GET /containers/{id}/archive */ getArchive(id: string, params: Omit<A.ContainerArchiveParams, 'id'>, options?: CallOptions): Promise<A.ContainerArchiveResult>;
+  /** PutContainerArchive: PUT /containers/{id}/archive */ putArchive(id: string, params: Omit<A.PutContainerArchiveParams, 'id'>, options?: CallOptions): Promise<A.PutContainerArchiveResult>;
+  /** ContainerPrune: POST /containers/prune */ prune(params?: A.ContainerPruneParams, options?: CallOptions): Promise<A.ContainerPruneResult>;
 }
 
 export interface ExecApi {
-  create(id: string, params: BodyAlias<Omit<A.ContainerExecParams, 'id'>, 'execConfig'>, options?: CallOptions): Promise<A.ContainerExecResult>;
-  start(id: string, params?: BodyAlias<Omit<A.ExecStartParams, 'id'>, 'execStartConfig'>, options?: CallOptions): Promise<A.ExecStartResult>;
-  resize(id: string, params: Omit<A.ExecResizeParams, 'id'>, options?: CallOptions): Promise<A.ExecResizeResult>;
-  inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ExecInspectResult>;
+  /** ContainerExec: POST /containers/{id}/exec */ create(id: string, params: BodyAlias<Omit<A.ContainerExecParams, 'id'>, 'execConfig'>, options?: CallOptions): Promise<A.ContainerExecResult>;
+  /** ExecStart: POST /exec/{id}/start */ start(id: string, params?: BodyAlias<Omit<A.ExecStartParams, 'id'>, 'execStartConfig'>, options?: CallOptions): Promise<A.ExecStartResult>;
+  /** ExecResize: POST /exec/{id}/resize */ resize(id: string, params: Omit<A.ExecResizeParams, 'id'>, options?: CallOptions): Promise<A.ExecResizeResult>;
+  /** ExecInspect: GET /exec/{id}/json */ inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ExecInspectResult>;
 }
 
 export interface ImagesApi {
-  list(params?: A.ImageListParams, options?: CallOptions): Promise<A.ImageListResult>;
-  build(params?: A.ImageBuildParams, options?: CallOptions): Promise<A.ImageBuildResult>;
-  /** @since API 1.31 */ pruneBuildCache(params?: A.BuildPruneParams, options?: CallOptions): Promise<A.BuildPruneResult>;
-  create(params?: A.ImageCreateParams, options?: CallOptions): Promise<A.ImageCreateResult>;
-  inspect(name: string, params?: Omit<A.ImageInspectParams, 'name'>, options?: CallOptions): Promise<A.ImageInspectResult>;
-  /** @since API 1.55 */ attestations(name: string, params?: Omit<A.ImageAttestationsParams, 'name'>, options?: CallOptions): Promise<A.ImageAttestationsResult>;
-  history(name: string, params?: Omit<A.ImageHistoryParams, 'name'>, options?: CallOptions): Promise<A.ImageHistoryResult>;
-  push(name: string, params: Omit<A.ImagePushParams, 'name'>, options?: CallOptions): Promise<A.ImagePushResult>;
-  tag(name: string, params?: Omit<A.ImageTagParams, 'name'>, options?: CallOptions): Promise<A.ImageTagResult>;
-  remove(name: string, params?: Omit<A.ImageDeleteParams, 'name'>, options?: CallOptions): Promise<A.ImageDeleteResult>;
-  search(params: A.ImageSearchParams, options?: CallOptions): Promise<A.ImageSearchResult>;
-  prune(params?: A.ImagePruneParams, options?: CallOptions): Promise<A.ImagePruneResult>;
-  commit(params?: BodyAlias<A.ImageCommitParams, 'containerConfig'>, options?: CallOptions): Promise<A.ImageCommitResult>;
-  get(name: string, params?: Omit<A.ImageGetParams, 'name'>, options?: CallOptions): Promise<A.ImageGetResult>;
-  getAll(params?: A.ImageGetAllParams, options?: CallOptions): Promise<A.ImageGetAllResult>;
-  load(params?: A.ImageLoadParams, options?: CallOptions): Promise<A.ImageLoadResult>;
+  /** ImageList: GET /images/json */ list(params?: A.ImageListParams, options?: CallOptions): Promise<A.ImageListResult>;
+  /** ImageBuild: POST /build */ build(params?: A.ImageBuildParams, options?: CallOptions): Promise<A.ImageBuildResult>;
+  /** BuildPrune: POST /build/prune @since API 1.31 */ pruneBuildCache(params?: A.BuildPruneParams, options?: CallOptions): Promise<A.BuildPruneResult>;
+  /** ImageCreate: POST /images/create */ create(params?: A.ImageCreateParams, options?: CallOptions): Promise<A.ImageCreateResult>;
+  /** ImageInspect: GET /images/{name}/json */ inspect(name: string, params?: Omit<A.ImageInspectParams, 'name'>, options?: CallOptions): Promise<A.ImageInspectResult>;
+  /** ImageAttestations: GET /images/{name}/attestations @since API 1.55 */ attestations(name: string, params?: Omit<A.ImageAttestationsParams, 'name'>, options?: CallOptions): Promise<A.ImageAttestationsResult>;
+  /** ImageHistory: GET /images/{name}/history */ history(name: string, params?: Omit<A.ImageHistoryParams, 'name'>, options?: CallOptions): Promise<A.ImageHistoryResult>;
+  /** ImagePush: POST /images/{name}/push */ push(name: string, params: Omit<A.ImagePushParams, 'name'>, options?: CallOptions): Promise<A.ImagePushResult>;
+  /** ImageTag: POST /images/{name}/tag */ tag(name: string, params?: Omit<A.ImageTagParams, 'name'>, options?: CallOptions): Promise<A.ImageTagResult>;
+  /** ImageDelete: DELETE /images/{name} */ remove(name: string, params?: Omit<A.ImageDeleteParams, 'name'>, options?: CallOptions): Promise<A.ImageDeleteResult>;
+  /** ImageSearch: GET /images/search */ search(params: A.ImageSearchParams, options?: CallOptions): Promise<A.ImageSearchResult>;
+  /** ImagePrune: POST /images/prune */ prune(params?: A.ImagePruneParams, options?: CallOptions): Promise<A.ImagePruneResult>;
+  /** ImageCommit: POST /commit */ commit(params?: BodyAlias<A.ImageCommitParams, 'containerConfig'>, options?: CallOptions): Promise<A.ImageCommitResult>;
+  /** ImageGet: GET /images/{name}/get */ get(name: string, params?: Omit<A.ImageGetParams, 'name'>, options?: CallOptions): Promise<A.ImageGetResult>;
+  /** ImageGetAll: GET /images/get */ getAll(params?: A.ImageGetAllParams, options?: CallOptions): Promise<A.ImageGetAllResult>;
+  /** ImageLoad: POST /images/load */ load(params?: A.ImageLoadParams, options?: CallOptions): Promise<A.ImageLoadResult>;
 }
 
 export interface SystemApi {
-  auth(params?: BodyAlias<A.SystemAuthParams, 'authConfig'>, options?: CallOptions): Promise<A.SystemAuthResult>;
-  info(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemInfoResult>;
-  version(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemVersionResult>;
-  ping(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemPingResult>;
-  /** @since API 1.40 */ pingHead(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemPingHeadResult>;
-  events(params?: A.SystemEventsParams, options?: CallOptions): Promise<A.SystemEventsResult>;
-  dataUsage(params?: A.SystemDataUsageParams, options?: CallOptions): Promise<A.SystemDataUsageResult>;
-  /** @since API 1.31 */ session(params?: Record<string, never>, options?: CallOptions): Promise<A.SessionResult>;
+  /** SystemAuth: POST /auth */ auth(params?: BodyAlias<A.SystemAuthParams, 'authConfig'>, options?: CallOptions): Promise<A.SystemAuthResult>;
+  /** SystemInfo: GET /info */ info(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemInfoResult>;
+  /** SystemVersion: GET /version */ version(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemVersionResult>;
+  /** SystemPing: GET /_ping */ ping(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemPingResult>;
+  /** SystemPingHead: HEAD /_ping @since API 1.40 */ pingHead(params?: Record<string, never>, options?: CallOptions): Promise<A.SystemPingHeadResult>;
+  /** SystemEvents: GET /events */ events(params?: A.SystemEventsParams, options?: CallOptions): Promise<A.SystemEventsResult>;
+  /** SystemDataUsage: GET /system/df */ dataUsage(params?: A.SystemDataUsageParams, options?: CallOptions): Promise<A.SystemDataUsageResult>;
+  /** Session: POST /session @since API 1.31 */ session(params?: Record<string, never>, options?: CallOptions): Promise<A.SessionResult>;
 }
 
 export interface VolumesApi {
-  list(params?: A.VolumeListParams, options?: CallOptions): Promise<A.VolumeListResult>;
-  create(params: BodyAlias<A.VolumeCreateParams, 'volumeConfig'>, options?: CallOptions): Promise<A.VolumeCreateResult>;
-  inspect(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.VolumeInspectResult>;
-  /** @since API 1.42 */ update(name: string, params: Omit<A.VolumeUpdateParams, 'name'>, options?: CallOptions): Promise<A.VolumeUpdateResult>;
-  remove(name: string, params?: Omit<A.VolumeDeleteParams, 'name'>, options?: CallOptions): Promise<A.VolumeDeleteResult>;
-  prune(params?: A.VolumePruneParams, options?: CallOptions): Promise<A.VolumePruneResult>;
+  /** VolumeList: GET /volumes */ list(params?: A.VolumeListParams, options?: CallOptions): Promise<A.VolumeListResult>;
+  /** VolumeCreate: POST /volumes/create */ create(params: BodyAlias<A.VolumeCreateParams, 'volumeConfig'>, options?: CallOptions): Promise<A.VolumeCreateResult>;
+  /** VolumeInspect: GET /volumes/{name} */ inspect(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.VolumeInspectResult>;
+  /** VolumeUpdate: PUT /volumes/{name} @since API 1.42 */ update(name: string, params: Omit<A.VolumeUpdateParams, 'name'>, options?: CallOptions): Promise<A.VolumeUpdateResult>;
+  /** VolumeDelete: DELETE /volumes/{name} */ remove(name: string, params?: Omit<A.VolumeDeleteParams, 'name'>, options?: CallOptions): Promise<A.VolumeDeleteResult>;
+  /** VolumePrune: POST /volumes/prune */ prune(params?: A.VolumePruneParams, options?: CallOptions): Promise<A.VolumePruneResult>;
 }
 
 export interface NetworksApi {
-  list(params?: A.NetworkListParams, options?: CallOptions): Promise<A.NetworkListResult>;
-  inspect(id: string, params?: Omit<A.NetworkInspectParams, 'id'>, options?: CallOptions): Promise<A.NetworkInspectResult>;
-  remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.NetworkDeleteResult>;
-  create(params: BodyAlias<A.NetworkCreateParams, 'networkConfig'>, options?: CallOptions): Promise<A.NetworkCreateResult>;
-  connect(id: string, params: BodyAlias<Omit<A.NetworkConnectParams, 'id'>, 'container'>, options?: CallOptions): Promise<A.NetworkConnectResult>;
-  disconnect(id: string, params: BodyAlias<Omit<A.NetworkDisconnectParams, 'id'>, 'container'>, options?: CallOptions): Promise<A.NetworkDisconnectResult>;
-  prune(params?: A.NetworkPruneParams, options?: CallOptions): Promise<A.NetworkPruneResult>;
+  /** NetworkList: GET /networks */ list(params?: A.NetworkListParams, options?: CallOptions): Promise<A.NetworkListResult>;
+  /** NetworkInspect: GET /networks/{id} */ inspect(id: string, params?: Omit<A.NetworkInspectParams, 'id'>, options?: CallOptions): Promise<A.NetworkInspectResult>;
+  /** NetworkDelete: DELETE /networks/{id} */ remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.NetworkDeleteResult>;
+  /** NetworkCreate: POST /networks/create */ create(params: BodyAlias<A.NetworkCreateParams, 'networkConfig'>, options?: CallOptions): Promise<A.NetworkCreateResult>;
+  /** NetworkConnect: POST /networks/{id}/connect */ connect(id: string, params: BodyAlias<Omit<A.NetworkConnectParams, 'id'>, 'container'>, options?: CallOptions): Promise<A.NetworkConnectResult>;
+  /** NetworkDisconnect: POST /networks/{id}/disconnect */ disconnect(id: string, params: BodyAlias<Omit<A.NetworkDisconnectParams, 'id'>, 'container'>, options?: CallOptions): Promise<A.NetworkDisconnectResult>;
+  /** NetworkPrune: POST /networks/prune */ prune(params?: A.NetworkPruneParams, options?: CallOptions): Promise<A.NetworkPruneResult>;
 }
 
 export interface PluginsApi {
-  list(params?: A.PluginListParams, options?: CallOptions): Promise<A.PluginListResult>;
-  privileges(params?: A.GetPluginPrivilegesParams, options?: CallOptions): Promise<A.GetPluginPrivilegesResult>;
-  pull(params: A.PluginPullParams, options?: CallOptions): Promise<A.PluginPullResult>;
-  inspect(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.PluginInspectResult>;
-  remove(name: string, params?: Omit<A.PluginDeleteParams, 'name'>, options?: CallOptions): Promise<A.PluginDeleteResult>;
-  enable(name: string, params?: Omit<A.PluginEnableParams, 'name'>, options?: CallOptions): Promise<A.PluginEnableResult>;
-  disable(name: string, params?: Omit<A.PluginDisableParams, 'name'>, options?: CallOptions): Promise<A.PluginDisableResult>;
-  /** @since API 1.26 */ upgrade(name: string, params: Omit<A.PluginUpgradeParams, 'name'>, options?: CallOptions): Promise<A.PluginUpgradeResult>;
-  create(params: A.PluginCreateParams, options?: CallOptions): Promise<A.PluginCreateResult>;
-  push(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.PluginPushResult>;
-  set(name: string, params?: Omit<A.PluginSetParams, 'name'>, options?: CallOptions): Promise<A.PluginSetResult>;
+  /** PluginList: GET /plugins */ list(params?: A.PluginListParams, options?: CallOptions): Promise<A.PluginListResult>;
+  /** GetPluginPrivileges: GET /plugins/privileges */ privileges(params?: A.GetPluginPrivilegesParams, options?: CallOptions): Promise<A.GetPluginPrivilegesResult>;
+  /** PluginPull: POST /plugins/pull */ pull(params: A.PluginPullParams, options?: CallOptions): Promise<A.PluginPullResult>;
+  /** PluginInspect: GET /plugins/{name}/json */ inspect(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.PluginInspectResult>;
+  /** PluginDelete: DELETE /plugins/{name} */ remove(name: string, params?: Omit<A.PluginDeleteParams, 'name'>, options?: CallOptions): Promise<A.PluginDeleteResult>;
+  /** PluginEnable: POST /plugins/{name}/enable */ enable(name: string, params?: Omit<A.PluginEnableParams, 'name'>, options?: CallOptions): Promise<A.PluginEnableResult>;
+  /** PluginDisable: POST /plugins/{name}/disable */ disable(name: string, params?: Omit<A.PluginDisableParams, 'name'>, options?: CallOptions): Promise<A.PluginDisableResult>;
+  /** PluginUpgrade: POST /plugins/{name}/upgrade @since API 1.26 */ upgrade(name: string, params: Omit<A.PluginUpgradeParams, 'name'>, options?: CallOptions): Promise<A.PluginUpgradeResult>;
+  /** PluginCreate: POST /plugins/create */ create(params: A.PluginCreateParams, options?: CallOptions): Promise<A.PluginCreateResult>;
+  /** PluginPush: POST /plugins/{name}/push */ push(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.PluginPushResult>;
+  /** PluginSet: POST /plugins/{name}/set */ set(name: string, params?: Omit<A.PluginSetParams, 'name'>, options?: CallOptions): Promise<A.PluginSetResult>;
 }
 
 export interface NodesApi {
-  list(params?: A.NodeListParams, options?: CallOptions): Promise<A.NodeListResult>;
-  inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.NodeInspectResult>;
-  remove(id: string, params?: Omit<A.NodeDeleteParams, 'id'>, options?: CallOptions): Promise<A.NodeDeleteResult>;
-  update(id: string, params: Omit<A.NodeUpdateParams, 'id'>, options?: CallOptions): Promise<A.NodeUpdateResult>;
+  /** NodeList: GET /nodes */ list(params?: A.NodeListParams, options?: CallOptions): Promise<A.NodeListResult>;
+  /** NodeInspect: GET /nodes/{id} */ inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.NodeInspectResult>;
+  /** NodeDelete: DELETE /nodes/{id} */ remove(id: string, params?: Omit<A.NodeDeleteParams, 'id'>, options?: CallOptions): Promise<A.NodeDeleteResult>;
+  /** NodeUpdate: POST /nodes/{id}/update */ update(id: string, params: Omit<A.NodeUpdateParams, 'id'>, options?: CallOptions): Promise<A.NodeUpdateResult>;
 }
 
 export interface SwarmApi {
-  inspect(params?: Record<string, never>, options?: CallOptions): Promise<A.SwarmInspectResult>;
-  init(params: A.SwarmInitParams, options?: CallOptions): Promise<A.SwarmInitResult>;
-  join(params: A.SwarmJoinParams, options?: CallOptions): Promise<A.SwarmJoinResult>;
-  leave(params?: A.SwarmLeaveParams, options?: CallOptions): Promise<A.SwarmLeaveResult>;
-  update(params: A.SwarmUpdateParams, options?: CallOptions): Promise<A.SwarmUpdateResult>;
-  unlockKey(params?: Record<string, never>, options?: CallOptions): Promise<A.SwarmUnlockkeyResult>;
-  unlock(params: A.SwarmUnlockParams, options?: CallOptions): Promise<A.SwarmUnlockResult>;
+  /** SwarmInspect: GET /swarm */ inspect(params?: Record<string, never>, options?: CallOptions): Promise<A.SwarmInspectResult>;
+  /** SwarmInit: POST /swarm/init */ init(params: A.SwarmInitParams, options?: CallOptions): Promise<A.SwarmInitResult>;
+  /** SwarmJoin: POST /swarm/join */ join(params: A.SwarmJoinParams, options?: CallOptions): Promise<A.SwarmJoinResult>;
+  /** SwarmLeave: POST /swarm/leave */ leave(params?: A.SwarmLeaveParams, options?: CallOptions): Promise<A.SwarmLeaveResult>;
+  /** SwarmUpdate: POST /swarm/update */ update(params: A.SwarmUpdateParams, options?: CallOptions): Promise<A.SwarmUpdateResult>;
+  /** SwarmUnlockkey: GET /swarm/unlockkey */ unlockKey(params?: Record<string, never>, options?: CallOptions): Promise<A.SwarmUnlockkeyResult>;
+  /** SwarmUnlock: POST /swarm/unlock */ unlock(params: A.SwarmUnlockParams, options?: CallOptions): Promise<A.SwarmUnlockResult>;
 }
 
 export interface ServicesApi {
-  list(params?: A.ServiceListParams, options?: CallOptions): Promise<A.ServiceListResult>;
-  create(params: A.ServiceCreateParams, options?: CallOptions): Promise<A.ServiceCreateResult>;
-  inspect(id: string, params?: Omit<A.ServiceInspectParams, 'id'>, options?: CallOptions): Promise<A.ServiceInspectResult>;
-  remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ServiceDeleteResult>;
-  update(id: string, params: Omit<A.ServiceUpdateParams, 'id'>, options?: CallOptions): Promise<A.ServiceUpdateResult>;
-  logs(id: string, params?: Omit<A.ServiceLogsParams, 'id'>, options?: CallOptions): Promise<A.ServiceLogsResult>;
+  /** ServiceList: GET /services */ list(params?: A.ServiceListParams, options?: CallOptions): Promise<A.ServiceListResult>;
+  /** ServiceCreate: POST /services/create */ create(params: A.ServiceCreateParams, options?: CallOptions): Promise<A.ServiceCreateResult>;
+  /** ServiceInspect: GET /services/{id} */ inspect(id: string, params?: Omit<A.ServiceInspectParams, 'id'>, options?: CallOptions): Promise<A.ServiceInspectResult>;
+  /** ServiceDelete: DELETE /services/{id} */ remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ServiceDeleteResult>;
+  /** ServiceUpdate: POST /services/{id}/update */ update(id: string, params: Omit<A.ServiceUpdateParams, 'id'>, options?: CallOptions): Promise<A.ServiceUpdateResult>;
+  /** ServiceLogs: GET /services/{id}/logs */ logs(id: string, params?: Omit<A.ServiceLogsParams, 'id'>, options?: CallOptions): Promise<A.ServiceLogsResult>;
 }
 
 export interface TasksApi {
-  list(params?: A.TaskListParams, options?: CallOptions): Promise<A.TaskListResult>;
-  inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.TaskInspectResult>;
-  /** @since API 1.29 */ logs(id: string, params?: Omit<A.TaskLogsParams, 'id'>, options?: CallOptions): Promise<A.TaskLogsResult>;
+  /** TaskList: GET /tasks */ list(params?: A.TaskListParams, options?: CallOptions): Promise<A.TaskListResult>;
+  /** TaskInspect: GET /tasks/{id} */ inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.TaskInspectResult>;
+  /** TaskLogs: GET /tasks/{id}/logs @since API 1.29 */ logs(id: string, params?: Omit<A.TaskLogsParams, 'id'>, options?: CallOptions): Promise<A.TaskLogsResult>;
 }
 
 export interface SecretsApi {
-  list(params?: A.SecretListParams, options?: CallOptions): Promise<A.SecretListResult>;
-  create(params?: A.SecretCreateParams, options?: CallOptions): Promise<A.SecretCreateResult>;
-  inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.SecretInspectResult>;
-  remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.SecretDeleteResult>;
-  /** @since API 1.26 */ update(id: string, params: Omit<A.SecretUpdateParams, 'id'>, options?: CallOptions): Promise<A.SecretUpdateResult>;
+  /** SecretList: GET /secrets */ list(params?: A.SecretListParams, options?: CallOptions): Promise<A.SecretListResult>;
+  /** SecretCreate: POST /secrets/create */ create(params?: A.SecretCreateParams, options?: CallOptions): Promise<A.SecretCreateResult>;
+  /** SecretInspect: GET /secrets/{id} */ inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.SecretInspectResult>;
+  /** SecretDelete: DELETE /secrets/{id} */ remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.SecretDeleteResult>;
+  /** SecretUpdate: POST /secrets/{id}/update @since API 1.26 */ update(id: string, params: Omit<A.SecretUpdateParams, 'id'>, options?: CallOptions): Promise<A.SecretUpdateResult>;
 }
 
 export interface ConfigsApi {
-  /** @since API 1.30 */ list(params?: A.ConfigListParams, options?: CallOptions): Promise<A.ConfigListResult>;
-  /** @since API 1.30 */ create(params?: A.ConfigCreateParams, options?: CallOptions): Promise<A.ConfigCreateResult>;
-  /** @since API 1.30 */ inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ConfigInspectResult>;
-  /** @since API 1.30 */ remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ConfigDeleteResult>;
-  /** @since API 1.30 */ update(id: string, params: Omit<A.ConfigUpdateParams, 'id'>, options?: CallOptions): Promise<A.ConfigUpdateResult>;
+  /** ConfigList: GET /configs @since API 1.30 */ list(params?: A.ConfigListParams, options?: CallOptions): Promise<A.ConfigListResult>;
+  /** ConfigCreate: POST /configs/create @since API 1.30 */ create(params?: A.ConfigCreateParams, options?: CallOptions): Promise<A.ConfigCreateResult>;
+  /** ConfigInspect: GET /configs/{id} @since API 1.30 */ inspect(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ConfigInspectResult>;
+  /** ConfigDelete: DELETE /configs/{id} @since API 1.30 */ remove(id: string, params?: Record<string, never>, options?: CallOptions): Promise<A.ConfigDeleteResult>;
+  /** ConfigUpdate: POST /configs/{id}/update @since API 1.30 */ update(id: string, params: Omit<A.ConfigUpdateParams, 'id'>, options?: CallOptions): Promise<A.ConfigUpdateResult>;
 }
 
 export interface DistributionApi {
-  /** @since API 1.30 */ inspect(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.DistributionInspectResult>;
+  /** DistributionInspect: GET /distribution/{name}/json @since API 1.30 */ inspect(name: string, params?: Record<string, never>, options?: CallOptions): Promise<A.DistributionInspectResult>;
 }
 
 export interface FriendlyGroups {
