@@ -23,26 +23,26 @@ import { pullPlugin, pushPlugin, upgradePlugin } from './plugins.js';
 import { waitFor, type WaitCondition, type WaitForOptions, type WaitResult, type WaitResults } from './wait-for.js';
 
 export interface ContainersGroup extends Omit<G.ContainersApi, 'logs' | 'attach' | 'stats' | 'statPath' | 'getArchive' | 'putArchive'> {
-  /** Logs as frames; `for await`, `.pipe(stdout, stderr)` or `.text()`. Never loads the whole log. */
+  /** ContainerLogs. Logs as frames; `for await`, `.pipe(stdout, stderr)`, `.text()` or `.lines()`. Never loads the whole log. */
   logs(id: string, params?: LogsParams, options?: CallOptions): FrameStream;
-  /** Attaches: stdin (with `stdin: true`), demultiplexed output, resize. */
+  /** ContainerAttach (hijacked). Attaches: stdin (with `stdin: true`), demultiplexed output, resize. */
   attach(id: string, params?: AttachParams, options?: CallOptions): Promise<HijackSession>;
-  /** Typed stats every second until the loop stops; `{ stream: false }` for one sample. */
+  /** ContainerStats. Typed stats every second until the loop stops; `{ stream: false }` for one sample. */
   stats(id: string, params?: Omit<ContainerStatsParams, 'id'>, options?: CallOptions): JsonStream<ContainerStatsResponse>;
-  /** Runs a command and resolves to its exit code, stdout and stderr (stdin optional). */
+  /** ContainerExec, ExecStart, ExecInspect. Runs a command and resolves to its exit code, stdout and stderr (stdin optional). */
   exec(id: string, config: ExecOptions, options?: CallOptions): Promise<ExecResult>;
-  /** Stat of a path in the container (decoded X-Docker-Container-Path-Stat). */
+  /** ContainerArchiveInfo. Stat of a path in the container (decoded X-Docker-Container-Path-Stat). */
   statPath(id: string, path: string, options?: CallOptions): Promise<PathStat>;
-  /** A tar of a path in the container, streamed, with the path's stat. */
+  /** ContainerArchive. A tar of a path in the container, streamed, with the path's stat. */
   getArchive(id: string, path: string, options?: CallOptions): Promise<{ stat: PathStat; stream: Readable }>;
-  /** Extracts a tar (bytes or a stream) into a folder of the container. */
+  /** PutContainerArchive. Extracts a tar (bytes or a stream) into a folder of the container. */
   putArchive(id: string, path: string, tar: UploadBody, params?: PutArchiveOptions, options?: CallOptions): Promise<void>;
-  /** Like `docker cp local container:path`: files and folders, modes and symlinks kept, streamed. */
+  /** ContainerArchiveInfo, PutContainerArchive. Like `docker cp local container:path`: files and folders, modes and symlinks kept, streamed. */
   copyTo(id: string, localPath: string, containerPath: string, options?: CallOptions): Promise<void>;
-  /** Like `docker cp container:path local`: streamed, never writing outside `localPath`. */
+  /** ContainerArchive. Like `docker cp container:path local`: streamed, never writing outside `localPath`. */
   copyFrom(id: string, containerPath: string, localPath: string, options?: CallOptions): Promise<void>;
   /**
-   * Waits until a condition holds: `'running'`, `'healthy'`, `{ log }`, `{ exited: true }`,
+   * ContainerInspect, ContainerLogs, SystemEvents. Waits until a condition holds: `'running'`, `'healthy'`, `{ log }`, `{ exited: true }`,
    * `{ port }`, `{ http }`; resolves to its result. Fails with a WaitError: WAIT_TIMEOUT (60 s by
    * default), CONTAINER_EXITED, NO_HEALTHCHECK.
    */
@@ -52,44 +52,50 @@ export interface ContainersGroup extends Omit<G.ContainersApi, 'logs' | 'attach'
 }
 
 export interface ExecGroup extends Omit<G.ExecApi, 'start'> {
-  /** Starts an exec created with `exec.create`: detached, or attached as a session. */
+  /** ExecStart. Starts an exec created with `exec.create`: detached, or attached as a session. */
   start(id: string, config: ExecStartConfig & { Detach: true }, options?: CallOptions): Promise<void>;
   start(id: string, config?: ExecStartConfig, options?: CallOptions): Promise<HijackSession>;
 }
 
 export interface ImagesGroup extends Omit<G.ImagesApi, 'push' | 'load' | 'build'> {
   /**
-   * Builds from a local folder (tarred on the fly, honouring .dockerignore) or a remote context
+   * ImageBuild. Builds from a local folder (tarred on the fly, honouring .dockerignore) or a remote context
    * (a URL); await it for the image's id (`imageId`), or iterate the builder's messages.
    */
   build(context: string, options?: BuildOptions): ProgressStream<BuildMessage, BuildResult>;
-  /** Pulls `name[:tag|@digest]` (tag `latest` by default); await it, or iterate its progress. */
+  /** ImageCreate. Pulls `name[:tag|@digest]` (tag `latest` by default); await it, or iterate its progress. */
   pull(ref: string, params?: PullParams, options?: ProgressCallOptions): ProgressStream<CreateImageInfo & ProgressMessage>;
-  /** Imports a rootfs tarball (bytes, stream, or a URL the engine fetches). */
+  /** ImageCreate (fromSrc). Imports a rootfs tarball (bytes, stream, or a URL the engine fetches). */
   import(source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions): ProgressStream<CreateImageInfo & ProgressMessage>;
+  /** ImagePush. Pushes `name[:tag]`, with credentials from config.json unless given; await it, or iterate its progress. */
   push(name: string, params?: PushParams, options?: ProgressCallOptions): ProgressStream<PushImageInfo & ProgressMessage>;
-  /** Loads a tarball of images (from `images.get` / `docker save`). */
+  /** ImageLoad. Loads a tarball of images (from `images.get` / `docker save`). */
   load(tarball: UploadBody, params?: { quiet?: boolean; platform?: string[] }, options?: ProgressCallOptions): ProgressStream<ProgressMessage>;
 }
 
 export interface SystemGroup extends Omit<G.SystemApi, 'events'> {
-  /** Typed engine events; ends by itself with `until`, else when the loop stops or the signal aborts. */
+  /** SystemEvents. Typed engine events; ends by itself with `until`, else when the loop stops or the signal aborts; `ready` once subscribed. */
   events(params?: EventsParams, options?: CallOptions): JsonStream<EventMessage>;
-  /** Checks credentials with a registry (SystemAuth); resolves to its status and any identity token. */
+  /** SystemAuth. Checks credentials with a registry; resolves to its status and any identity token. */
   login(auth: RegistryAuth, options?: CallOptions): Promise<AuthResponse | undefined>;
 }
 
 export interface PluginsGroup extends Omit<G.PluginsApi, 'pull' | 'upgrade' | 'push'> {
+  /** PluginPull. Installs a plugin; await it, or iterate its progress. */
   pull(params: Parameters<typeof pullPlugin>[1], options?: ProgressCallOptions): ProgressStream;
+  /** PluginUpgrade. */
   upgrade(name: string, params: Parameters<typeof upgradePlugin>[2], options?: ProgressCallOptions): ProgressStream;
+  /** PluginPush. */
   push(name: string, params?: Parameters<typeof pushPlugin>[2], options?: ProgressCallOptions): ProgressStream;
 }
 
 export interface ServicesGroup extends Omit<G.ServicesApi, 'logs'> {
+  /** ServiceLogs. The logs of every task of the service, as frames. */
   logs(id: string, params?: SwarmLogsParams, options?: CallOptions): FrameStream;
 }
 
 export interface TasksGroup extends Omit<G.TasksApi, 'logs'> {
+  /** TaskLogs. A task's logs, as frames. */
   logs(id: string, params?: SwarmLogsParams, options?: CallOptions): FrameStream;
 }
 
