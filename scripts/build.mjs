@@ -1,6 +1,6 @@
 // Builds dist/: one bundled file each for ES modules (dist/esm/index.js) and CommonJS
 // (dist/cjs/index.js), and the type declarations beside them. One file loads several times
-// faster than ~50 small ones; undici, tar-stream and @balena/dockerignore stay external and are
+// faster than ~50 small ones; undici and @balena/dockerignore stay external and are
 // imported only when first needed.
 import { execFileSync } from 'node:child_process';
 import { cpSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
-  external: ['undici', 'tar-stream', '@balena/dockerignore'],
+  external: ['undici', '@balena/dockerignore'],
   legalComments: 'none',
   logLevel: 'warning',
 };
