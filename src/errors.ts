@@ -40,6 +40,7 @@ export const DOCKER_ERROR_CODES = [
   'WAIT_TIMEOUT',
   'CONTAINER_EXITED',
   'NO_HEALTHCHECK',
+  'LOCAL_IO',
 ] as const;
 
 /** A DockerError's `code`: one of DOCKER_ERROR_CODES, or `HTTP_<status>` for an unmapped status. */

@@ -57,14 +57,28 @@ function checkOptions(options: unknown, what: string): CallOptions | undefined {
   return options as CallOptions;
 }
 
-/** Runs a helper of several requests with one deadline: `timeout` and `signal` cover all of it. */
+/**
+ * Runs a helper of several requests with one deadline: `timeout` and `signal` cover all of it. A
+ * failure of the local file system (a missing source, no permission, a full disk) comes out as a
+ * DockerError `LOCAL_IO` with the system error as `cause` (its `code`, `path`, `syscall`).
+ */
 async function whole(options: unknown, what: string, operationId: string, work: (options: CallOptions) => Promise<void>): Promise<void> {
   const run = deadline(checkOptions(options, what));
   try {
     await raceSignal(work(run.options), run.signal, operationId);
+  } catch (err) {
+    throw localFailure(err, what, operationId);
   } finally {
     run.done();
   }
+}
+
+/** A Node system error (ENOENT, EACCES, ENOSPC, ...) as a DockerError `LOCAL_IO`; anything else as it is. */
+function localFailure(err: unknown, what: string, operationId: string): unknown {
+  if (err instanceof DockerError || !(err instanceof Error)) return err;
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (typeof code !== 'string' || typeof syscall !== 'string') return err;
+  return new DockerError(`${what}: ${err.message}`, { code: 'LOCAL_IO', operationId, cause: err });
 }
 
 /** Decodes the engine's path-stat header. */

@@ -209,13 +209,13 @@ describe('copyFrom: docker cp semantics', () => {
     expect(await fsp.readFile(path.join(work, 'pw'), 'utf8')).toBe('again');
   });
 
-  it('a folder onto a file: COPY_CONFLICT; a file to a missing folder/: NotFoundError; a missing parent: ENOENT', async () => {
+  it('a folder onto a file: COPY_CONFLICT; a file to a missing folder/: NotFoundError; a missing parent: LOCAL_IO (ENOENT)', async () => {
     const work = tempDir();
     await fsp.writeFile(path.join(work, 'file'), 'x');
     await expect(copyFrom(archiveCtx(await folder(), { name: 'data', dir: true }).ctx, 'c', '/data', path.join(work, 'file'))).rejects.toMatchObject({ code: 'COPY_CONFLICT' });
     const file = await makeTar([{ name: 'passwd', data: 'x' }]);
     await expect(copyFrom(archiveCtx(file, { name: 'passwd', dir: false }).ctx, 'c', '/etc/passwd', path.join(work, 'nodir') + '/')).rejects.toThrow(NotFoundError);
-    await expect(copyFrom(archiveCtx(file, { name: 'passwd', dir: false }).ctx, 'c', '/etc/passwd', path.join(work, 'no/such/file'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(copyFrom(archiveCtx(file, { name: 'passwd', dir: false }).ctx, 'c', '/etc/passwd', path.join(work, 'no/such/file'))).rejects.toMatchObject({ code: 'LOCAL_IO', cause: { code: 'ENOENT' } });
   });
 
   it('names that merely start with two dots are ordinary names', async () => {
@@ -326,7 +326,7 @@ describe('copyTo: docker cp semantics against a fake container', () => {
     await expect(copyTo(ctx, 'c', src, '/srv/file')).rejects.toMatchObject({ code: 'COPY_CONFLICT' });
     await expect(copyTo(ctx, 'c', path.join(src, 'run.sh'), '/srv/nodir/')).rejects.toThrow(NotFoundError);
     await expect(copyTo(ctx, 'c', src, '/no/such/place')).rejects.toThrow(NotFoundError);
-    await expect(copyTo(ctx, 'c', path.join(src, 'missing'), '/srv')).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(copyTo(ctx, 'c', path.join(src, 'missing'), '/srv')).rejects.toMatchObject({ code: 'LOCAL_IO', operationId: 'PutContainerArchive', cause: { code: 'ENOENT' } });
     expect(uploads).toEqual([]);
   });
 
@@ -347,11 +347,11 @@ describe('copyTo: docker cp semantics against a fake container', () => {
     await fsp.mkdir(racy);
     const original = fsp.opendir;
     (fsp as { opendir: typeof fsp.opendir }).opendir = async (p, o) => {
-      if (String(p) === racy) throw Object.assign(new Error(`EACCES: permission denied, opendir '${racy}'`), { code: 'EACCES' });
+      if (String(p) === racy) throw Object.assign(new Error(`EACCES: permission denied, opendir '${racy}'`), { code: 'EACCES', syscall: 'opendir', path: racy });
       return original(p, o);
     };
     try {
-      await expect(copyTo(ctx, 'c', src, '/srv')).rejects.toMatchObject({ code: 'EACCES' });
+      await expect(copyTo(ctx, 'c', src, '/srv')).rejects.toMatchObject({ code: 'LOCAL_IO', cause: { code: 'EACCES' } });
     } finally {
       (fsp as { opendir: typeof fsp.opendir }).opendir = original;
     }
