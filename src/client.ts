@@ -79,6 +79,11 @@ export interface DockerOptions {
    * plugin or engine fork adds).
    */
   validate?: 'full' | 'params';
+  /**
+   * The builder of `images.build` calls that name none: `classic` (default), `buildkit`, or
+   * `auto` (BuildKit where the engine offers it: API 1.39+, Linux, not Podman; else classic).
+   */
+  builder?: 'classic' | 'buildkit' | 'auto';
 }
 
 /** Where requests go, and why there. */
@@ -185,6 +190,7 @@ export class Docker {
       apiVersion: (options) => requester.apiVersion(options),
       isPodman: (options) => requester.isPodman(options),
       address: () => this.endpoint().then((e) => e.address),
+      ...(options.builder !== undefined ? { defaultBuilder: options.builder } : {}),
     };
     installOperations(groups, ctx);
     Object.assign(this, groups);

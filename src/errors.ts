@@ -41,6 +41,8 @@ export const DOCKER_ERROR_CODES = [
   'CONTAINER_EXITED',
   'NO_HEALTHCHECK',
   'LOCAL_IO',
+  'BUILDKIT_UNAVAILABLE',
+  'BUILDKIT_SESSION',
 ] as const;
 
 /** A DockerError's `code`: one of DOCKER_ERROR_CODES, or `HTTP_<status>` for an unmapped status. */

@@ -67,6 +67,7 @@ export type { AttachParams, ExecStartConfig } from './operations/attach.js';
 export type { TimeInput } from './operations/time.js';
 export type { PathStat, PutArchiveOptions } from './operations/archive.js';
 export type { BuildMessage, BuildOptions, BuildResult } from './operations/build.js';
+export type { BuildkitBuildOptions, BuildkitEvent, BuildkitOutput, BuildkitSecret, BuildkitVertex } from './buildkit/types.js';
 export { MIN_API_VERSION, MAX_API_VERSION, compareVersions } from './version.js';
 export type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from './request/types.js';
 export type { OperationSpec, ParamSpec, ParamLocation, ResponseKind } from './request/operation.js';

@@ -95,6 +95,9 @@ const DOCKER_CHECKS: { [K in keyof Required<DockerOptions>]: Check } = {
   validate: (v, fail) => {
     if (v !== 'full' && v !== 'params') fail(`must be 'full' (parameters and JSON bodies) or 'params' (top-level parameters only), not ${shown('validate', v)}`);
   },
+  builder: (v, fail) => {
+    if (v !== 'classic' && v !== 'buildkit' && v !== 'auto') fail(`must be 'classic', 'buildkit' or 'auto', not ${shown('builder', v)}`);
+  },
 };
 
 const CALL_CHECKS: { [K in keyof Required<CallOptions>]: Check } = {

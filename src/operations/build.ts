@@ -13,6 +13,8 @@ import type { CallOptions } from '../request/types.js';
 import { ProgressStream, type ProgressMessage, type ProgressModel, type ProgressOptions, type ProgressResult } from '../streams/progress.js';
 import { packPath, packStream, walkTree } from '../streams/tar.js';
 import type { OperationContext } from './context.js';
+import { buildkitStream, wantsBuildkit } from '../buildkit/entry.js';
+import type { BuildkitBuildOptions } from '../buildkit/types.js';
 
 const OP = 'ImageBuild';
 
@@ -47,6 +49,11 @@ export function builtImageId(result: ProgressResult<BuildMessage>): BuildResult 
 }
 
 export interface BuildOptions {
+  /**
+   * `classic` (the default, unless the client's `builder` option says otherwise): the classic
+   * builder. `buildkit` and `auto` take BuildkitBuildOptions.
+   */
+  builder?: 'classic';
   /** Path of the Dockerfile, relative to the context (default `Dockerfile`). */
   dockerfile?: string;
   /** Name(s) to tag the image with, `name[:tag]`. */
@@ -105,6 +112,7 @@ type Kind = 'string' | 'boolean' | 'flag' | 'count' | 'int' | 'record' | 'string
  * holds this table to ImageBuild's parameters, so it cannot drift from the spec.
  */
 export const BUILD_OPTIONS: Record<keyof BuildOptions, readonly [string | undefined, Kind]> = {
+  builder: [undefined, 'string'],
   dockerfile: [undefined, 'string'],
   tags: [undefined, 'strings'],
   buildArgs: ['buildargs', 'record'],
@@ -314,8 +322,14 @@ export function createContextStream(dir: string, options: ContextStreamOptions =
  * with the ProgressResult (`aux` holds `{ ID: 'sha256:...' }`) and rejects with StreamError when
  * a step fails.
  */
-export function build(ctx: OperationContext, context: string, options: BuildOptions = {}): ProgressStream<BuildMessage, BuildResult> {
+export function build(ctx: OperationContext, context: string, options: BuildOptions | BuildkitBuildOptions = {}): ProgressStream<BuildMessage, BuildResult> {
   if (typeof context !== 'string' || context === '' || context.includes('\0')) throw invalid('the context must be a folder path or a URL', 'context');
+  // The client's default builder, where the call names none
+  if (ctx.defaultBuilder && ctx.defaultBuilder !== 'classic' && typeof options === 'object' && options !== null && options.builder === undefined) {
+    options = { ...options, builder: ctx.defaultBuilder } as BuildkitBuildOptions;
+  }
+  // BuildKit (`builder: 'buildkit' | 'auto'`): src/buildkit, loaded only when such a build runs
+  if (wantsBuildkit(options)) return buildkitStream(ctx, context, isRemoteContext(context), options, (o) => build(ctx, context, o as BuildOptions), builtImageId);
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalid('options must be an object', 'options');
   const params: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(options)) {

@@ -28,4 +28,6 @@ export interface OperationContext {
    * (containers.waitFor). Optional: without it, ports are looked for on this machine.
    */
   address?(): Promise<string>;
+  /** The client's `builder` option: the builder of `images.build` calls that name none. */
+  defaultBuilder?: 'classic' | 'buildkit' | 'auto';
 }

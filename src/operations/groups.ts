@@ -13,6 +13,7 @@ import type { HijackSession } from '../streams/session.js';
 import type { Readable } from 'node:stream';
 import { copyFrom, copyTo, getArchive, putArchive, statPath, type PathStat, type PutArchiveOptions } from './archive.js';
 import { build, type BuildMessage, type BuildOptions, type BuildResult } from './build.js';
+import type { BuildkitBuildOptions } from '../buildkit/types.js';
 import { attachContainer, startExec, type AttachParams, type ExecStartConfig } from './attach.js';
 import type { OperationContext } from './context.js';
 import { execInContainer, type ExecOptions, type ExecResult } from './exec.js';
@@ -62,7 +63,7 @@ export interface ImagesGroup extends Omit<G.ImagesApi, 'push' | 'load' | 'build'
    * ImageBuild. Builds from a local folder (tarred on the fly, honouring .dockerignore) or a remote context
    * (a URL); await it for the image's id (`imageId`), or iterate the builder's messages.
    */
-  build(context: string, options?: BuildOptions): ProgressStream<BuildMessage, BuildResult>;
+  build(context: string, options?: BuildOptions | BuildkitBuildOptions): ProgressStream<BuildMessage, BuildResult>;
   /** ImageCreate. Pulls `name[:tag|@digest]` (tag `latest` by default); await it, or iterate its progress. */
   pull(ref: string, params?: PullParams, options?: ProgressCallOptions): ProgressStream<CreateImageInfo & ProgressMessage>;
   /** ImageCreate (fromSrc). Imports a rootfs tarball (bytes, stream, or a URL the engine fetches). */
@@ -133,7 +134,7 @@ export function installOperations(groups: Record<string, Group>, ctx: OperationC
     import: (source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions) => importImage(ctx, source, params, options),
     push: (name: string, params?: PushParams, options?: ProgressCallOptions) => pushImage(ctx, name, params, options),
     load: (tarball: UploadBody, params?: { quiet?: boolean }, options?: ProgressCallOptions) => loadImages(ctx, tarball, params, options),
-    build: (context: string, options?: BuildOptions) => build(ctx, context, options),
+    build: (context: string, options?: BuildOptions | BuildkitBuildOptions) => build(ctx, context, options),
   });
   Object.assign(groups.system!, {
     events: (params?: EventsParams, options?: CallOptions) => systemEvents(ctx, params, options),

@@ -24,6 +24,12 @@ import { Duplex, Readable } from 'node:stream';
 /** Parameters dockhand fills in after validation (from the credential store). */
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['X-Registry-Auth', 'X-Registry-Config']);
 
+/**
+ * Internal call option (a symbol, so no user sees or sets it by accident): query parameters the
+ * API description lacks, e.g. the BuildKit session and build id of `/build` (src/buildkit).
+ */
+export const EXTRA_QUERY: unique symbol = Symbol.for('dockhand.extraQuery');
+
 /** Calls whose answer may take as long as a container runs. */
 const LONG_POLLS: ReadonlySet<string> = new Set(['ContainerWait']);
 
@@ -162,6 +168,8 @@ export class Requester {
     if (adjusted !== params && (await this.isPodman(options))) params = adjusted;
     const encoded = encodeRequest(op, version, params);
     if (options?.headers) addHeaders(op.id, encoded.headers, options.headers);
+    const extraQuery = (options as { [EXTRA_QUERY]?: Record<string, string> } | undefined)?.[EXTRA_QUERY];
+    if (extraQuery) encoded.path += (encoded.path.includes('?') ? '&' : '?') + new URLSearchParams(extraQuery).toString();
     const upload = watchUpload(encoded.body);
     const req: TransportRequest = { method: op.spec.method, path: encoded.path, headers: encoded.headers, body: upload ? upload.stream : encoded.body };
     const kind = op.spec.response;

@@ -13,6 +13,12 @@ import type { TransportRequest, TransportResponse, UpgradeResult } from './types
 const ignore = (): void => undefined;
 
 /**
+ * List-valued headers sent as one line per value, given comma-joined: the engine's Go server
+ * keeps a comma-joined value as one (the BuildKit session's served gRPC methods).
+ */
+const LIST_HEADERS = ['x-docker-expose-session-grpc-method'];
+
+/**
  * Opens a hijacked connection. With `limit`, it holds a place there until its connection closes
  * (waiting for one first when all are taken).
  */
@@ -33,7 +39,11 @@ export async function hijack(endpoint: Endpoint, connectTimeout: number, r: Tran
 
 function open(endpoint: Endpoint, connectTimeout: number, r: TransportRequest): Promise<UpgradeResult | TransportResponse> {
   const module = endpoint.protocol === 'https:' ? lazyBuiltin.https() : http;
-  const headers: Record<string, string> = { connection: 'Upgrade', upgrade: 'tcp', ...r.headers };
+  const headers: Record<string, string | string[]> = { connection: 'Upgrade', upgrade: 'tcp', ...r.headers };
+  for (const name of LIST_HEADERS) {
+    const value = headers[name];
+    if (typeof value === 'string') headers[name] = value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+  }
   // A connection of its own, never a pooled one; ssh:// endpoints bring their own way to open it.
   const open = endpoint.createConnection;
   let agent: http.Agent | false = false;

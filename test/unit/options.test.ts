@@ -100,7 +100,7 @@ describe('client options', () => {
     expect(refused(() => validateDockerOptions({ hots: 'x' })).message).toMatch(/did you mean host\?/);
     expect(refused(() => validateDockerOptions({ maxConnection: 3 })).message).toMatch(/did you mean maxConnections\?/);
     const far = refused(() => validateDockerOptions({ colour: 'blue' }));
-    expect(far.message).toMatch(/^unknown option "colour" \(known: host, context, apiVersion, tls, timeout, connectTimeout, transport, credentials, maxConnections, maxStreams, maxJsonBody, env, validate\)$/);
+    expect(far.message).toMatch(/^unknown option "colour" \(known: host, context, apiVersion, tls, timeout, connectTimeout, transport, credentials, maxConnections, maxStreams, maxJsonBody, env, validate, builder\)$/);
   });
 
   it('finds close names only', () => {
