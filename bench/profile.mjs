@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 /**
- * Where dockhand's CPU per request goes: runs ContainerInspect N times (sequential, on undici after
- * the auto transport's switch) under `node --cpu-prof`, then prints the top self-time functions,
- * overall and in dockhand's own files, and the split by origin (dockhand, undici, node, GC).
+ * Where dockhand's CPU per request goes: runs one call N times (sequential, on undici after the auto
+ * transport's switch) under `node --cpu-prof`, then prints the top self-time functions, overall and
+ * in dockhand's own files, and the split by origin (dockhand, undici, node, GC).
  *
- *   node bench/profile.mjs [--n=20000] [--concurrency=1] [--transport=auto|node|undici] [--raw]
+ *   node bench/profile.mjs [--op=inspect|create|list] [--n=20000] [--concurrency=1]
+ *                          [--transport=auto|node|undici] [--raw]
  *
- * --raw profiles the raw undici Pool baseline instead, for comparison. Needs `npm run build` and a
- * running engine; creates one labelled container and removes it. The profile is written to a
- * temporary directory and deleted.
+ * --op: ContainerInspect (default); ContainerCreate with the container's inspect fed back, named
+ * like it so the engine answers 409 (as in run.mjs); ContainerList with a label filter that finds
+ * only it. --raw profiles the raw undici Pool baseline instead, doing what run.mjs's baseline does.
+ * Needs `npm run build` and a running engine; creates one labelled container and removes it. The
+ * profile is written to a temporary directory and deleted.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +28,8 @@ const N = Number(opt('n', 20000));
 const CONCURRENCY = Number(opt('concurrency', 1));
 const TRANSPORT = opt('transport', 'auto');
 const RAW = process.argv.includes('--raw');
+const OP = opt('op', 'inspect');
+if (!['inspect', 'create', 'list'].includes(OP)) throw new Error('profile: --op must be inspect, create or list');
 
 function engine(method, path, body) {
   return new Promise((resolve, reject) => {
@@ -63,19 +68,53 @@ async function child(id) {
     writeFileSync(join(process.env.PROFILE_DIR, 'window.json'), JSON.stringify({ start: Number(t0 / 1000n), end: Number(t1 / 1000n) }));
     console.log(`${N} requests, ${CONCURRENCY} in flight: ${(N / s).toFixed(0)} req/s, ${((cpu.user + cpu.system) / N).toFixed(1)} CPU us/req`);
   };
+  const { name, body, label } = JSON.parse(process.env.PROFILE_TARGET);
+  const filters = { label: [label] };
+  // as in run.mjs: both clients reject on the 409, and the rejection is handled the same way
+  const refused = () => {
+    throw new Error('ContainerCreate was not refused');
+  };
+  const expect409 = (err) => {
+    if (err?.statusCode !== 409) throw err;
+  };
   if (RAW) {
     const { Pool } = await import('undici');
     const pool = new Pool('http://localhost', { socketPath: SOCKET });
-    await run(async (i) => {
-      const { body } = await pool.request({ method: 'GET', path: `/v1.41/containers/${i}/json` });
-      return body.json();
-    });
+    // what run.mjs's baseline does for each call
+    const calls = {
+      inspect: async (i) => {
+        const { body: res } = await pool.request({ method: 'GET', path: `/v1.41/containers/${i}/json` });
+        return res.json();
+      },
+      create: () =>
+        (async () => {
+          const { statusCode, body: res } = await pool.request({
+            method: 'POST',
+            path: `/v1.41/containers/create?name=${encodeURIComponent(name)}`,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+          const json = await res.json();
+          if (statusCode < 300) return json;
+          throw Object.assign(new Error(json.message), { statusCode });
+        })().then(refused, expect409),
+      list: async () => {
+        const { body: res } = await pool.request({ method: 'GET', path: `/v1.41/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(filters))}` });
+        return res.json();
+      },
+    };
+    await run(calls[OP]);
     await pool.close();
   } else {
     const { Docker } = await import(pathToFileURL(join(ROOT, 'dist', 'esm', 'index.js')).href);
     const docker = new Docker({ host: `unix://${SOCKET}`, env: {}, transport: TRANSPORT });
     await docker.apiVersion();
-    await run((i) => docker.containers.inspect(i));
+    const calls = {
+      inspect: (i) => docker.containers.inspect(i),
+      create: () => docker.containers.create({ name, body }).then(refused, expect409),
+      list: () => docker.containers.list({ all: true, filters }),
+    };
+    await run(calls[OP]);
     console.log(`dockhand transport: ${docker.requester?.transport?.active ?? TRANSPORT}`);
     await docker.close();
   }
@@ -122,6 +161,23 @@ function summarize(file, window) {
   console.log("\nTop self-time functions in dockhand's files:");
   const own = [...fns].filter(([k]) => k.includes(' dist/')).sort((a, b) => b[1] - a[1]).slice(0, 15);
   for (const [k, us] of own) console.log(`  ${pct(us)}  ${k}`);
+  // inclusive: each sample counts once for every dockhand function on its stack (self + callees)
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const incl = new Map();
+  for (const [id, us] of self) {
+    const seen = new Set();
+    for (let n = id; n !== undefined; n = parent.get(n)) {
+      const { functionName, url, lineNumber } = byId.get(n).callFrame;
+      if (!url.startsWith(rootUrl) || !url.includes('/dist/')) continue;
+      const key = `${functionName || '(anonymous)'}  ${url.slice(rootUrl.length + 1)}:${lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      incl.set(key, (incl.get(key) ?? 0) + us);
+    }
+  }
+  console.log("\nTop inclusive-time functions in dockhand's files (self + what they call):");
+  for (const [k, us] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${pct(us)}  ${k}`);
 }
 
 const childId = opt('child', undefined);
@@ -131,12 +187,33 @@ if (childId) {
   const version = '1.41';
   const image = (await engine('GET', `/v${version}/images/dockhand-test/busybox:latest/json`)).status === 200 ? 'dockhand-test/busybox:latest' : undefined;
   if (!image) throw new Error('profile: needs the image dockhand-test/busybox:latest (npm run engine up)');
-  const created = await engine('POST', `/v${version}/containers/create?name=dockhand-profile-${process.pid}`, { Image: image, Cmd: ['true'], Labels: { 'dockhand.test': 'true' } });
+  const name = `dockhand-profile-${process.pid}`;
+  const label = `dockhand.profile=${process.pid}`;
+  // the same container as run.mjs's (some of everything), so that its inspect is a realistic body
+  const created = await engine('POST', `/v${version}/containers/create?name=${name}`, {
+    Image: image,
+    Cmd: ['true'],
+    Env: ['A=1', 'B=2'],
+    Labels: { 'dockhand.test': 'true', 'dockhand.profile': String(process.pid) },
+    ExposedPorts: { '80/tcp': {} },
+    Healthcheck: { Test: ['CMD', 'true'], Interval: 5_000_000_000 },
+    HostConfig: {
+      Memory: 64 * 1024 * 1024,
+      RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
+      Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
+      Mounts: [{ Type: 'tmpfs', Target: '/tmpfs' }],
+      PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
+      Dns: ['1.1.1.1'],
+      CapAdd: ['NET_ADMIN'],
+    },
+  });
   if (created.status !== 201) throw new Error(`profile: create failed: ${JSON.stringify(created.json)}`);
+  const c = (await engine('GET', `/v${version}/containers/${created.json.Id}/json`)).json;
+  const body = { ...c.Config, HostConfig: c.HostConfig, NetworkingConfig: { EndpointsConfig: c.NetworkSettings.Networks } };
   const dir = mkdtempSync(join(os.tmpdir(), 'dockhand-prof-'));
   try {
     const args = ['--cpu-prof', '--cpu-prof-dir', dir, fileURLToPath(import.meta.url), `--child=${created.json.Id}`, ...process.argv.slice(2)];
-    const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: BENCH, env: { ...process.env, PROFILE_DIR: dir } });
+    const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: BENCH, env: { ...process.env, PROFILE_DIR: dir, PROFILE_TARGET: JSON.stringify({ name, body, label }) } });
     if (r.status !== 0) throw new Error(`profile: the profiled run failed (${r.status})`);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     summarize(join(dir, file), JSON.parse(readFileSync(join(dir, 'window.json'), 'utf8')));

@@ -9,6 +9,7 @@
  *   2. startup: a fresh process that pings the engine and exits, spawn to exit, vs raw node:http.
  *
  *   node bench/run.mjs [--strict] [--only=request|startup] [--rounds=5] [--runs=20] [--quick]
+ *   DOCKHAND_DIST=/path/to/another/dist node bench/run.mjs --only=request   (measures that build)
  *
  * Prints figures and exits 0; with --strict, exits 1 if a target is missed. Needs the root built
  * (`npm run build`: the bench imports ../dist) and installs its own dependencies if they are missing.
@@ -17,13 +18,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
+// The build measured: ../dist, or another copy of it (e.g. an older build, to compare before/after).
+const DIST = process.env.DOCKHAND_DIST ? resolve(process.env.DOCKHAND_DIST) : join(ROOT, 'dist');
 
 // ---------------------------------------------------------------- options
 
@@ -89,8 +92,8 @@ function newest(dir) {
 }
 
 function checkBuild() {
-  const esm = join(ROOT, 'dist', 'esm', 'index.js');
-  const cjs = join(ROOT, 'dist', 'cjs', 'index.js');
+  const esm = join(DIST, 'esm', 'index.js');
+  const cjs = join(DIST, 'cjs', 'index.js');
   if (!existsSync(esm) || !existsSync(cjs)) {
     fail('dockhand is not built (no dist/esm/index.js or dist/cjs/index.js). Run `npm run build` in the repository root first.');
   }
@@ -98,7 +101,7 @@ function checkBuild() {
     fail("dockhand's own dependencies are not installed (no node_modules/undici in the root). Run `npm install` in the repository root first.");
   }
   const src = join(ROOT, 'src');
-  if (existsSync(src) && newest(src) > statSync(esm).mtimeMs) {
+  if (!process.env.DOCKHAND_DIST && existsSync(src) && newest(src) > statSync(esm).mtimeMs) {
     console.warn('bench: warning: src/ is newer than dist/: the figures are for the last build (run `npm run build` to refresh).');
   }
 }
@@ -314,7 +317,7 @@ async function measure(call, id, n, concurrency) {
 
 async function makeClients(version) {
   const { Pool } = await import('undici');
-  const { Docker } = await import(pathToFileURL(join(ROOT, 'dist', 'esm', 'index.js')).href);
+  const { Docker } = await import(pathToFileURL(join(DIST, 'esm', 'index.js')).href);
   const { default: Dockerode } = await import('dockerode');
   const { DockerClient } = await import('@docker/node-sdk');
   const host = `unix://${SOCKET}`;
@@ -384,28 +387,38 @@ async function createBody(target, version) {
  */
 async function makeBodyClients(version, target, body) {
   const { Pool } = await import('undici');
-  const { Docker } = await import(pathToFileURL(join(ROOT, 'dist', 'esm', 'index.js')).href);
+  const { Docker } = await import(pathToFileURL(join(DIST, 'esm', 'index.js')).href);
   const pool = new Pool('http://localhost', { socketPath: SOCKET });
   const dockhand = new Docker({ host: `unix://${SOCKET}`, env: {} });
   await dockhand.apiVersion();
   const name = target.name;
   const filters = { label: ['dockhand.bench=true'] };
-  const conflict = (who) => (res) => {
-    throw new Error(`${who}: ContainerCreate was not refused as a name conflict: ${JSON.stringify(res).slice(0, 200)}`);
+  // Both clients reject with an error carrying the engine's message and the status, and the bench
+  // handles both rejections the same way (an earlier version had the raw client return its Error
+  // instead: a rejection and its handler were dockhand's alone).
+  const refused = (who, promise) =>
+    promise.then(
+      (res) => {
+        throw new Error(`${who}: ContainerCreate was not refused as a name conflict: ${JSON.stringify(res).slice(0, 200)}`);
+      },
+      (err) => {
+        if (err?.statusCode !== 409) throw err;
+      },
+    );
+  const rawCreate = async () => {
+    const { statusCode, body: res } = await pool.request({
+      method: 'POST',
+      path: `/v${version}/containers/create?name=${encodeURIComponent(name)}`,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = await res.json();
+    if (statusCode < 300) return json;
+    // What any client does with an error answer: an Error carrying the engine's message (dockhand's is a ConflictError).
+    throw Object.assign(new Error(json.message), { statusCode });
   };
   const raw = {
-    create: async () => {
-      const { statusCode, body: res } = await pool.request({
-        method: 'POST',
-        path: `/v${version}/containers/create?name=${encodeURIComponent(name)}`,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      const json = await res.json();
-      if (statusCode !== 409) conflict('undici')(json);
-      // What any client does with a 409: an Error carrying the engine's message (dockhand's is a ConflictError).
-      return Object.assign(new Error(json.message), { statusCode });
-    },
+    create: () => refused('undici', rawCreate()),
     list: async () => {
       const { statusCode, body: res } = await pool.request({ method: 'GET', path: `/v${version}/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(filters))}` });
       const json = await res.json();
@@ -414,10 +427,7 @@ async function makeBodyClients(version, target, body) {
     },
   };
   const mine = {
-    create: () =>
-      dockhand.containers.create({ name, body }).then(conflict('dockhand'), (err) => {
-        if (err?.statusCode !== 409) throw err;
-      }),
+    create: () => refused('dockhand', dockhand.containers.create({ name, body })),
     list: async () => {
       const list = await dockhand.containers.list({ all: true, filters });
       if (list.length !== 1) throw new Error(`dockhand: ContainerList found ${list.length} containers`);
@@ -694,7 +704,7 @@ async function main() {
     console.log(`bench: warning: the machine is busy before the bench starts (load average ${load.toFixed(2)} on ${cpus.length} CPUs): the figures will be noisy`);
   }
   // dockhand negotiates min(engine, newest it knows): use the same version in the raw baseline's path.
-  const { MAX_API_VERSION, compareVersions } = await import(pathToFileURL(join(ROOT, 'dist', 'esm', 'index.js')).href);
+  const { MAX_API_VERSION, compareVersions } = await import(pathToFileURL(join(DIST, 'esm', 'index.js')).href);
   const apiVersion = compareVersions(version, MAX_API_VERSION) > 0 ? MAX_API_VERSION : version;
 
   if (ONLY !== 'startup') await requestBench(apiVersion);

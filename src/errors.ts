@@ -107,59 +107,67 @@ export interface DockerErrorDetails {
 }
 
 export class DockerError extends Error {
+  // `declare`: set once in the constructor, not defined first as undefined by a field initializer
+  // (errors are made on every refused call: half the properties to write is measurably cheaper).
+  // Own properties and their order are as they were: code, statusCode, operationId, name.
   /** Stable machine-readable code, e.g. `NOT_FOUND`, `CONFLICT`, `CONNECTION` (see DOCKER_ERROR_CODES). */
-  readonly code: DockerErrorCode;
+  declare readonly code: DockerErrorCode;
   /** HTTP status of the engine's answer, when there was one. */
-  readonly statusCode: number | undefined;
+  declare readonly statusCode: number | undefined;
   /** The operation that failed, e.g. `ContainerInspect`. */
-  readonly operationId: string | undefined;
+  declare readonly operationId: string | undefined;
 
   /** A message longer than MAX_ERROR_MESSAGE characters is cut, with a note of how much was. */
   constructor(message: string, details: DockerErrorDetails = {}) {
-    super(capMessage(String(message)), details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = new.target.name;
+    super(capMessage(typeof message === 'string' ? message : String(message)), details.cause === undefined ? undefined : { cause: details.cause });
     this.code = details.code ?? 'DOCKER_ERROR';
     this.statusCode = details.statusCode;
     this.operationId = details.operationId;
+    this.name = new.target.name;
   }
 }
 
 type Details = Omit<DockerErrorDetails, 'code'>;
 
+/** `details` with `code`: what a subclass passes up (a fixed-shape object, cheaper than a spread). */
+function coded(details: Details, code: DockerErrorCode): DockerErrorDetails {
+  return { code, statusCode: details.statusCode, operationId: details.operationId, cause: details.cause };
+}
+
 /** 400: the engine rejected the request. */
 export class BadRequestError extends DockerError {
   constructor(message: string, details: Details = {}) {
-    super(message, { ...details, code: 'BAD_REQUEST' });
+    super(message, coded(details, 'BAD_REQUEST'));
   }
 }
 /** 401: missing or wrong credentials. */
 export class UnauthorizedError extends DockerError {
   constructor(message: string, details: Details = {}) {
-    super(message, { ...details, code: 'UNAUTHORIZED' });
+    super(message, coded(details, 'UNAUTHORIZED'));
   }
 }
 /** 403: not allowed. */
 export class ForbiddenError extends DockerError {
   constructor(message: string, details: Details = {}) {
-    super(message, { ...details, code: 'FORBIDDEN' });
+    super(message, coded(details, 'FORBIDDEN'));
   }
 }
 /** 404: no such container, image, network, ... */
 export class NotFoundError extends DockerError {
   constructor(message: string, details: Details = {}) {
-    super(message, { ...details, code: 'NOT_FOUND' });
+    super(message, coded(details, 'NOT_FOUND'));
   }
 }
 /** 409: the object's state forbids it (name in use, container running, ...). */
 export class ConflictError extends DockerError {
   constructor(message: string, details: Details = {}) {
-    super(message, { ...details, code: 'CONFLICT' });
+    super(message, coded(details, 'CONFLICT'));
   }
 }
 /** 5xx: the engine failed. */
 export class ServerError extends DockerError {
   constructor(message: string, details: Details = {}) {
-    super(message, { ...details, code: 'SERVER_ERROR' });
+    super(message, coded(details, 'SERVER_ERROR'));
   }
 }
 

@@ -18,16 +18,44 @@ export interface Range {
   readonly untilText?: string | undefined;
 }
 
-export type Shape =
-  | { readonly kind: 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'any' }
-  | { readonly kind: 'enum'; readonly values: ReadonlyMap<string, Range> }
-  | { readonly kind: 'array' | 'map'; readonly of: Shape }
-  | { readonly kind: 'type'; readonly type: BodyType };
+/** What a shape is, as a small number: the validator switches on it for every value it checks. */
+export const enum Kind {
+  String,
+  Integer,
+  Number,
+  Boolean,
+  Object,
+  Any,
+  Enum,
+  Array,
+  Map,
+  Type,
+}
+
+/**
+ * One shape. Every shape has all four slots (unused ones undefined), made by `shape()` in one
+ * order, so that the validator reads them from objects of one layout.
+ */
+export interface Shape {
+  readonly kind: Kind;
+  /** Enum: each value and the versions that have it. */
+  readonly values: ReadonlyMap<string, Range> | undefined;
+  /** Array and map: the shape of the items. */
+  readonly of: Shape | undefined;
+  /** Object type. */
+  readonly type: BodyType | undefined;
+}
+
+function shape(kind: Kind, values?: ReadonlyMap<string, Range>, of?: Shape, type?: BodyType): Shape {
+  return { kind, values, of, type };
+}
 
 export interface Field extends Range {
   readonly shape: Shape;
   /** First version in which the field is required (Infinity: never). */
   readonly requiredFrom: number;
+  /** In every version (no since, no until): no version check needed. */
+  readonly always: boolean;
 }
 
 export interface BodyType {
@@ -44,12 +72,12 @@ const REST_FIELD = '*';
 
 const ALWAYS: Range = { since: 0, until: Infinity };
 const PRIMITIVES: Record<string, Shape> = {
-  s: { kind: 'string' },
-  i: { kind: 'integer' },
-  n: { kind: 'number' },
-  b: { kind: 'boolean' },
-  o: { kind: 'object' },
-  '*': { kind: 'any' },
+  s: shape(Kind.String),
+  i: shape(Kind.Integer),
+  n: shape(Kind.Number),
+  b: shape(Kind.Boolean),
+  o: shape(Kind.Object),
+  '*': shape(Kind.Any),
 };
 
 const types = new Map<string, BodyType>();
@@ -69,7 +97,7 @@ export function bodyType(name: string): BodyType {
       made.rest = parseShape(text);
       continue;
     }
-    const [shape, ...marks] = text.split(' ');
+    const [shapeText, ...marks] = text.split(' ');
     let sinceText: string | undefined;
     let untilText: string | undefined;
     let requiredFrom = Infinity;
@@ -79,12 +107,13 @@ export function bodyType(name: string): BodyType {
       else if (mark[0] === '!') requiredFrom = mark.length > 1 ? versionKey(mark.slice(1)) : 0;
     }
     fields.set(field, {
-      shape: parseShape(shape!),
+      shape: parseShape(shapeText!),
       since: sinceText ? versionKey(sinceText) : 0,
       until: untilText ? versionKey(untilText) : Infinity,
       sinceText,
       untilText,
       requiredFrom,
+      always: !sinceText && !untilText,
     });
     if (requiredFrom !== Infinity) required.push(field);
   }
@@ -98,11 +127,11 @@ export function parseShape(text: string): Shape {
   if (primitive) return primitive;
   switch (text[0]) {
     case '[':
-      return { kind: 'array', of: parseShape(text.slice(1)) };
+      return shape(Kind.Array, undefined, parseShape(text.slice(1)));
     case '{':
-      return { kind: 'map', of: parseShape(text.slice(1)) };
+      return shape(Kind.Map, undefined, parseShape(text.slice(1)));
     case '@':
-      return { kind: 'type', type: bodyType(text.slice(1)) };
+      return shape(Kind.Type, undefined, undefined, bodyType(text.slice(1)));
     case '=': {
       const values = new Map<string, Range>();
       for (const item of text.slice(1).split('|')) {
@@ -113,7 +142,7 @@ export function parseShape(text: string): Shape {
         }
         values.set(m[1]!, { since: m[2] ? versionKey(m[2]) : 0, until: m[3] ? versionKey(m[3]) : Infinity, sinceText: m[2], untilText: m[3] });
       }
-      return { kind: 'enum', values };
+      return shape(Kind.Enum, values);
     }
     default:
       throw new Error(`dockhand: bad shape ${JSON.stringify(text)} in src/generated/schemas.ts`);

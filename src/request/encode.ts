@@ -55,7 +55,9 @@ export function encodeRequest(op: PreparedOperation, version: string, params: Re
   for (const name in params) {
     const value = params[name];
     if (value === undefined) continue;
-    const p = op.params.get(name)!;
+    const p = op.params.get(name);
+    // Every own key was validated: one that is no parameter is inherited (Object.prototype polluted).
+    if (p === undefined) continue;
     switch (p.in) {
       case 'query': {
         const key = encodeURIComponent(name);

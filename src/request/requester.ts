@@ -182,7 +182,8 @@ export class Requester {
     if (streaming || upload || LONG_POLLS.has(op.id)) req.stream = true;
     if (streaming && options?.idleTimeout) req.idleTimeout = options.idleTimeout;
     const res = await this.send(op.id, req, options, !streaming, upload);
-    return this.result(op, res, req.signal);
+    // `return await`: a promise returned as it is costs an async function more ticks
+    return await this.result(op, res, req.signal);
   }
 
   /** Refuses an operation or parameter that the API version in use does not have. */
@@ -218,7 +219,19 @@ export class Requester {
    * Every body gets an 'error' listener at once: an unread body that fails never crashes the
    * process (readers still see the error).
    */
-  private async send(operationId: string, req: TransportRequest, options: CallOptions | undefined, wholeBody: boolean, upload?: Upload): Promise<TransportResponse> {
+  private send(operationId: string, req: TransportRequest, options: CallOptions | undefined, wholeBody: boolean, upload?: Upload): Promise<TransportResponse> {
+    // The common call (no signal, timeout or upload) is one promise chain, without an async
+    // function around it.
+    if (upload === undefined && req.idleTimeout === undefined && options?.signal === undefined) {
+      const timeout = options?.timeout ?? this.defaultTimeout;
+      if (timeout === undefined || !(timeout > 0)) {
+        return this.transport.request(req).then(listened, (err: unknown) => Promise.reject(this.failure(operationId, err, undefined)));
+      }
+    }
+    return this.sendWatched(operationId, req, options, wholeBody, upload);
+  }
+
+  private async sendWatched(operationId: string, req: TransportRequest, options: CallOptions | undefined, wholeBody: boolean, upload?: Upload): Promise<TransportResponse> {
     const signal = options?.signal;
     const timeout = options?.timeout ?? this.defaultTimeout;
     if (signal?.aborted) {

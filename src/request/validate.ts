@@ -28,12 +28,11 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 function typeProblem(p: ParamSpec, value: unknown, secret: boolean): string | undefined {
-  const describe = (v: unknown): string => describeValue(v, secret);
   if (p.in === 'body') {
-    if (p.type === 'binary') return isUpload(value) ? undefined : `must be a Buffer, string, Readable or AsyncIterable, not ${describe(value)}`;
+    if (p.type === 'binary') return isUpload(value) ? undefined : `must be a Buffer, string, Readable or AsyncIterable, not ${describeValue(value, secret)}`;
     return typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && !(value instanceof Readable)
       ? undefined
-      : `must be an object (sent as JSON), not ${describe(value)}`;
+      : `must be an object (sent as JSON), not ${describeValue(value, secret)}`;
   }
   switch (p.type) {
     case 'string':
@@ -44,18 +43,18 @@ function typeProblem(p: ParamSpec, value: unknown, secret: boolean): string | un
       }
       if (p.json && typeof value === 'object' && value !== null) return undefined;
       if (p.repeated && Array.isArray(value) && value.every((v) => typeof v === 'string')) return undefined;
-      return `must be a string${p.json ? ' or an object (sent as JSON)' : p.repeated ? ' or a list of strings' : ''}, not ${describe(value)}`;
+      return `must be a string${p.json ? ' or an object (sent as JSON)' : p.repeated ? ' or a list of strings' : ''}, not ${describeValue(value, secret)}`;
     case 'integer':
-      return Number.isSafeInteger(value) ? undefined : `must be an integer, not ${describe(value)}`;
+      return Number.isSafeInteger(value) ? undefined : `must be an integer, not ${describeValue(value, secret)}`;
     case 'number':
-      return typeof value === 'number' && Number.isFinite(value) ? undefined : `must be a number, not ${describe(value)}`;
+      return typeof value === 'number' && Number.isFinite(value) ? undefined : `must be a number, not ${describeValue(value, secret)}`;
     case 'boolean':
-      return typeof value === 'boolean' ? undefined : `must be a boolean, not ${describe(value)}`;
+      return typeof value === 'boolean' ? undefined : `must be a boolean, not ${describeValue(value, secret)}`;
     case 'array': {
-      if (!Array.isArray(value)) return `must be an array, not ${describe(value)}`;
+      if (!Array.isArray(value)) return `must be an array, not ${describeValue(value, secret)}`;
       const want = p.items === 'integer' ? 'number' : p.items ?? 'string';
       const bad = value.find((v) => typeof v !== want);
-      return bad === undefined ? undefined : `must hold only ${want}s, not ${describe(bad)}`;
+      return bad === undefined ? undefined : `must hold only ${want}s, not ${describeValue(bad, secret)}`;
     }
     default:
       return undefined;
@@ -94,9 +93,12 @@ export function validateParams(op: PreparedOperation, params: unknown, filledLat
       const known = [...op.params.keys()].join(', ') || 'none';
       throw new ValidationError(`${op.id}: unknown parameter "${name}" (known: ${known})`, { operationId: op.id, parameter: name });
     }
-    const secret = isSecret(op, p, name);
-    const problem = typeProblem(p, value, secret) ?? enumProblem(p, value, secret) ?? bodyFieldProblem(op, p, value);
-    if (problem) throw new ValidationError(`${op.id}: parameter "${name}" ${problem}`, { operationId: op.id, parameter: name });
+    // Whether the value may be shown matters only for the message: asked once something is wrong.
+    if (typeProblem(p, value, true) ?? enumProblem(p, value, true) ?? bodyFieldProblem(op, p, value)) {
+      const secret = isSecret(op, p, name);
+      const problem = typeProblem(p, value, secret) ?? enumProblem(p, value, secret) ?? bodyFieldProblem(op, p, value);
+      throw new ValidationError(`${op.id}: parameter "${name}" ${problem}`, { operationId: op.id, parameter: name });
+    }
   }
   for (const p of op.required) {
     // A parameter that not every version has is checked once the version is known.
