@@ -9,6 +9,7 @@
 import type { Ignore } from '@balena/dockerignore';
 import { constants as fsc, promises as fsp, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
+import { couldMatchUnder } from '../operations/build.js';
 import { GRPC_CANCELLED, GrpcError, GRPC_INTERNAL, GRPC_INVALID_ARGUMENT, type GrpcCall } from './grpc.js';
 import { decodePacket, encodePacket, framedDataPacket, PACKET_DATA, PACKET_ERR, PACKET_FIN, PACKET_REQ, PACKET_STAT, type Stat } from './proto.js';
 
@@ -95,22 +96,11 @@ export function metadataList(call: Pick<GrpcCall, 'metadata'>, key: string): str
   });
 }
 
-const GLOB = /[*?[\\]/;
 
 function cleanPattern(p: string): string {
   return path.posix.normalize(p).replace(/^\/+/, '').replace(/\/+$/, '');
 }
 
-/** Could `pattern` (split) match something strictly under `dir` (split)? Conservative. */
-function couldMatchUnder(pattern: readonly string[], dir: readonly string[]): boolean {
-  for (let i = 0; i < dir.length; i++) {
-    const seg = pattern[i];
-    if (seg === undefined) return true;
-    if (seg === '**' || GLOB.test(seg)) return true;
-    if (seg !== dir[i]) return false;
-  }
-  return pattern.length > dir.length;
-}
 
 /** The path filter of a sync: excludes with exceptions, includes (which keep parent dirs). */
 export class PathFilter {

@@ -3,9 +3,7 @@
  * implementation is loaded by dynamic import when a BuildKit build runs).
  */
 import type { Writable } from 'node:stream';
-import type { AuthConfig } from '../generated/types.js';
-import type { BuildMessage } from '../operations/build.js';
-import type { ProgressModel } from '../streams/progress.js';
+import type { BuildOptionsBase } from '../operations/build.js';
 
 /** One step (vertex) of a BuildKit build, merged from every trace that mentioned it. */
 export interface BuildkitVertex {
@@ -41,7 +39,7 @@ export type BuildkitOutput =
   | { type: 'local'; dest: string };
 
 /** The options of a BuildKit build (`builder: 'buildkit'` or `'auto'`). */
-export interface BuildkitBuildOptions {
+export interface BuildkitBuildOptions extends BuildOptionsBase {
   /**
    * `buildkit`: a BuildKit build (API 1.39+, Linux engines, not Podman: else an error).
    * `auto`: BuildKit where the engine has it, else the classic builder (then the BuildKit-only
@@ -53,19 +51,8 @@ export interface BuildkitBuildOptions {
    * or its text as `{ content }`. Default `Dockerfile` in the context.
    */
   dockerfile?: string | { content: string };
-  tags?: string | readonly string[];
-  buildArgs?: Readonly<Record<string, string>>;
-  labels?: Readonly<Record<string, string>>;
-  target?: string;
-  /** `os[/arch[/variant]]`. */
-  platform?: string;
-  noCache?: boolean;
-  pull?: boolean;
   /** `default`, `host` or `none` (BuildKit runs steps in no other network). */
   networkMode?: string;
-  /** `host:ip` entries for /etc/hosts of the RUN steps. */
-  extraHosts?: string | readonly string[];
-  cacheFrom?: readonly string[];
   /** Secrets by id, for `RUN --mount=type=secret,id=<id>`: never stored in the image. */
   secrets?: Readonly<Record<string, BuildkitSecret>>;
   /**
@@ -75,16 +62,11 @@ export interface BuildkitBuildOptions {
   ssh?: Readonly<Record<string, true | string>>;
   /** Export the result instead of storing an image. */
   outputs?: BuildkitOutput;
-  /** Credentials for registries (by host), before those of the credential store. */
-  registryConfig?: Readonly<Record<string, AuthConfig>>;
-  signal?: AbortSignal;
-  /** Milliseconds until the build must have started answering. */
-  timeout?: number;
   /**
    * Called with each message; BuildKit's progress arrives as `stream` messages shaped like
    * `docker build --progress=plain` (`#3 [2/3] RUN make`, `#3 DONE 0.4s`).
    */
-  onProgress?: (message: BuildMessage, model: ProgressModel) => void;
+  onProgress?: BuildOptionsBase['onProgress'];
   /** Typed progress: steps started/completed/cached/failed, their output, byte counts, warnings. */
   onStatus?: (event: BuildkitEvent) => void;
 }

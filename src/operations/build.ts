@@ -48,14 +48,8 @@ export function builtImageId(result: ProgressResult<BuildMessage>): BuildResult 
   return { ...result, imageId };
 }
 
-export interface BuildOptions {
-  /**
-   * `classic` (the default, unless the client's `builder` option says otherwise): the classic
-   * builder. `buildkit` and `auto` take BuildkitBuildOptions.
-   */
-  builder?: 'classic';
-  /** Path of the Dockerfile, relative to the context (default `Dockerfile`). */
-  dockerfile?: string;
+/** The options both builders take (classic: BuildOptions; BuildKit: BuildkitBuildOptions). */
+export interface BuildOptionsBase {
   /** Name(s) to tag the image with, `name[:tag]`. */
   tags?: string | readonly string[];
   /** Build-time variables (ARG). */
@@ -69,16 +63,33 @@ export interface BuildOptions {
   noCache?: boolean;
   /** Pull the base images even if they are present. */
   pull?: boolean;
+  /** `host:ip` entries added to /etc/hosts of the RUN steps (API 1.28+). */
+  extraHosts?: string | readonly string[];
+  /** Images to use as cache sources. */
+  cacheFrom?: readonly string[];
+  /** Credentials for the registries of the base images, by registry host (X-Registry-Config). */
+  registryConfig?: Readonly<Record<string, AuthConfig>>;
+  signal?: AbortSignal;
+  /** Milliseconds until the build must have started answering (see CallOptions.timeout). */
+  timeout?: number;
+  /** Called with each message, after the progress model was updated. */
+  onProgress?: (message: BuildMessage, model: ProgressModel) => void;
+}
+
+export interface BuildOptions extends BuildOptionsBase {
+  /**
+   * `classic` (the default, unless the client's `builder` option says otherwise): the classic
+   * builder. `buildkit` and `auto` take BuildkitBuildOptions.
+   */
+  builder?: 'classic';
+  /** Path of the Dockerfile, relative to the context (default `Dockerfile`). */
+  dockerfile?: string;
   /** Remove intermediate containers after a successful build (default true). */
   rm?: boolean;
   /** Always remove intermediate containers, even after a failure. */
   forceRm?: boolean;
   /** Network mode of the RUN steps (`bridge`, `host`, `none`, `container:<id>`, a network name). */
   networkMode?: string;
-  /** `host:ip` entries added to /etc/hosts of the RUN steps (API 1.28+). */
-  extraHosts?: string | readonly string[];
-  /** Images to use as cache sources. */
-  cacheFrom?: readonly string[];
   memory?: number;
   memorySwap?: number;
   cpuShares?: number;
@@ -92,13 +103,6 @@ export interface BuildOptions {
   quiet?: boolean;
   /** BuildKit output configuration, as the engine reads it (API 1.40+; BuildKit builds only). */
   outputs?: string;
-  /** Credentials for the registries of the base images, by registry host (X-Registry-Config). */
-  registryConfig?: Readonly<Record<string, AuthConfig>>;
-  signal?: AbortSignal;
-  /** Milliseconds until the build must have started answering (see CallOptions.timeout). */
-  timeout?: number;
-  /** Called with each message, after the progress model was updated. */
-  onProgress?: (message: BuildMessage, model: ProgressModel) => void;
 }
 
 /**
@@ -233,7 +237,7 @@ const GLOB = /[*?[\\]/;
  * Could an exception pattern match something strictly under `dir`? Conservative: a wildcard
  * segment, or a pattern shorter than dir (it would match dir itself or a parent), says yes.
  */
-function couldMatchUnder(pattern: readonly string[], dir: readonly string[]): boolean {
+export function couldMatchUnder(pattern: readonly string[], dir: readonly string[]): boolean {
   for (let i = 0; i < dir.length; i++) {
     const seg = pattern[i];
     if (seg === undefined) return true;
