@@ -43,6 +43,7 @@ export const DOCKER_ERROR_CODES = [
   'LOCAL_IO',
   'BUILDKIT_UNAVAILABLE',
   'BUILDKIT_SESSION',
+  'SERVICE_NOT_CONVERGED',
 ] as const;
 
 /** A DockerError's `code`: one of DOCKER_ERROR_CODES, or `HTTP_<status>` for an unmapped status. */

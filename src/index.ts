@@ -41,6 +41,7 @@ export {
   type ContainerPort,
   type ContainerStateInfo,
 } from './operations/wait-for.js';
+export { ServiceConvergeError, type ConvergeOptions, type ConvergeProgress, type ConvergeFailure, type FailedTask, type SpecUpdate, type UpdateSpecParams } from './operations/swarm.js';
 export type { ContainersGroup, DockerGroups, ExecGroup, ImagesGroup, PluginsGroup, ServicesGroup, SystemGroup, TasksGroup } from './operations/groups.js';
 export type { ExecOptions, ExecResult } from './operations/exec.js';
 export type { RunOptions, RunDetachedOptions, RunResult, RunOutput, PortPublish, ContainerCreateBody } from './operations/run.js';

@@ -4,7 +4,7 @@
  */
 import type * as G from '../generated/friendly.js';
 import type { ContainerStatsParams } from '../generated/api.js';
-import type { AuthResponse, ContainerStatsResponse, CreateImageInfo, EventMessage, PushImageInfo } from '../generated/types.js';
+import type { AuthResponse, ContainerStatsResponse, CreateImageInfo, EventMessage, PushImageInfo, ServiceUpdateResponse } from '../generated/types.js';
 import type { CallOptions, RegistryAuth, UploadBody } from '../request/types.js';
 import type { FrameStream } from '../streams/frames.js';
 import type { JsonStream } from '../streams/json-iterable.js';
@@ -19,6 +19,7 @@ import type { OperationContext } from './context.js';
 import { execInContainer, type ExecOptions, type ExecResult } from './exec.js';
 import { importImage, loadImages, pullImage, pushImage, type ImportParams, type ProgressCallOptions, type PullParams, type PushParams } from './images.js';
 import { containerLogs, serviceLogs, taskLogs, type LogsParams, type SwarmLogsParams } from './logs.js';
+import { convergeService, rollbackService, scaleService, updateServiceSpec, type ConvergeOptions, type ConvergeProgress, type SpecUpdate, type UpdateSpecParams } from './swarm.js';
 import { containerStats, systemEvents, type EventsParams } from './monitor.js';
 import { pullPlugin, pushPlugin, upgradePlugin } from './plugins.js';
 import { waitFor, type WaitCondition, type WaitForOptions, type WaitResult, type WaitResults } from './wait-for.js';
@@ -93,6 +94,22 @@ export interface PluginsGroup extends Omit<G.PluginsApi, 'pull' | 'upgrade' | 'p
 export interface ServicesGroup extends Omit<G.ServicesApi, 'logs'> {
   /** ServiceLogs. The logs of every task of the service, as frames. */
   logs(id: string, params?: SwarmLogsParams, options?: CallOptions): FrameStream;
+  /**
+   * ServiceInspect, TaskList, NodeList. Resolves when every desired task of the service's current spec runs (`Replicas`
+   * for a replicated service, one per eligible node for a global one); fails with a
+   * ServiceConvergeError (`SERVICE_NOT_CONVERGED`) when tasks keep failing or `timeout` (120 s) passes.
+   */
+  converge(id: string, options?: ConvergeOptions): Promise<ConvergeProgress>;
+  /**
+   * ServiceInspect, ServiceUpdate. Updates with the service's current `Version.Index` (no version to pass); retries once
+   * on an "update out of sequence" answer. `spec` may be a function of the current spec. The generated
+   * `update(id, { version, body })` stays as it is.
+   */
+  updateSpec(id: string, spec: SpecUpdate, params?: UpdateSpecParams, options?: CallOptions): Promise<ServiceUpdateResponse>;
+  /** ServiceInspect, ServiceUpdate (`rollback=previous`). Back to the service's previous spec. */
+  rollback(id: string, options?: CallOptions): Promise<ServiceUpdateResponse>;
+  /** ServiceInspect, ServiceUpdate. Sets a replicated service's number of replicas. */
+  scale(id: string, replicas: number, options?: CallOptions): Promise<ServiceUpdateResponse>;
 }
 
 export interface TasksGroup extends Omit<G.TasksApi, 'logs'> {
@@ -147,6 +164,10 @@ export function installOperations(groups: Record<string, Group>, ctx: OperationC
   });
   Object.assign(groups.services!, {
     logs: (id: string, params?: SwarmLogsParams, options?: CallOptions) => serviceLogs(ctx, id, params, options),
+    converge: (id: string, options?: ConvergeOptions) => convergeService(ctx, id, options),
+    updateSpec: (id: string, spec: SpecUpdate, params?: UpdateSpecParams, options?: CallOptions) => updateServiceSpec(ctx, id, spec, params, options),
+    rollback: (id: string, options?: CallOptions) => rollbackService(ctx, id, options),
+    scale: (id: string, replicas: number, options?: CallOptions) => scaleService(ctx, id, replicas, options),
   });
   Object.assign(groups.tasks!, {
     logs: (id: string, params?: SwarmLogsParams, options?: CallOptions) => taskLogs(ctx, id, params, options),
