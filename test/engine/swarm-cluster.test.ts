@@ -461,6 +461,30 @@ describe('a 3-node swarm', () => {
     expect(answer.stderr.trim()).toBe(serverAddr);
   });
 
+  it('publishes a port in host mode on every node: reached from this machine at each node\'s address', async () => {
+    // The routing mesh (ingress mode) needs IPVS, which this machine's kernel lacks: a published
+    // port is tested in host mode, where each task's node listens on it itself.
+    const port = 18081;
+    const web = await createService('published', {
+      Mode: { Global: {} },
+      EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 8080, PublishedPort: port, PublishMode: 'host' }] },
+      command: ['sh', '-c', 'mkdir -p /www && echo "served by $NODE" > /www/index.html && exec httpd -f -p 8080 -h /www'],
+      env: ['NODE={{.Node.ID}}'],
+    });
+    await manager.services.converge(web.id, { timeout: CONVERGE });
+    const inspected = await manager.services.inspect(web.id);
+    expect(inspected.Endpoint?.Ports).toContainEqual(expect.objectContaining({ TargetPort: 8080, PublishedPort: port, PublishMode: 'host' }));
+    for (const n of nodes) {
+      const body = await waitUntil(
+        () => fetch(`http://${n.addr}:${port}/`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => ''),
+        (text) => text !== '',
+        60_000,
+        `port ${port} on ${n.name} (${n.addr}) to answer`,
+      );
+      expect(body).toBe(`served by ${n.id}\n`);
+    }
+  });
+
   it('converge rejects, before its timeout, with the tasks\' errors when tasks exit non-zero at once', async () => {
     const { id } = await createService('failing', {
       Mode: { Replicated: { Replicas: 2 } },
