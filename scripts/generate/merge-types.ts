@@ -224,7 +224,8 @@ export function mergeTypes(specs: SpecFile[], ops: OperationModel[]): Defs {
   const byVersion = specs.map((s) => ({ ...s, ops: operationsById(s.spec) }));
   // Each operation's schemas come from the newest version that has it.
   for (const o of ops) {
-    const home = [...byVersion].reverse().find((s) => s.ops.has(o.id))!;
+    const home = [...byVersion].reverse().find((s) => s.ops.has(o.id));
+    if (!home) continue; // an undocumented operation (undocumented.ts): no schemas to adopt
     const defs = (home.spec.definitions ?? {}) as Defs;
     if (o.resultSchema) o.resultSchema = merger.adopt(o.resultSchema, defs);
     for (const p of o.params) if (p.in === 'body' && p.schema) p.schema = merger.adopt(p.schema, defs);

@@ -6,6 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bodyDefaults, jsonQueryParams, repeatedParams, responseKindOverrides, renamedOperations } from './names.js';
 import type { Schema } from './schema-to-ts.js';
+import { undocumentedOperations } from './undocumented.js';
 
 export interface SpecFile {
   version: string;
@@ -177,6 +178,23 @@ export function buildModel(specs: SpecFile[]): OperationModel[] {
         p.removed = after(lastP);
       }
     }
+  }
+  for (const [id, u] of Object.entries(undocumentedOperations)) {
+    if (ops.has(id) || [...ops.values()].some((o) => o.method === u.method && o.path === u.path)) {
+      throw new Error(`undocumented operation ${id} (${u.method} ${u.path}) is in a spec now: drop it from scripts/generate/undocumented.ts`);
+    }
+    // from the first version with a spec that is not older than the engine's (none: specs too old)
+    const since = versions.find((v) => versionKey(v) >= versionKey(u.since));
+    if (since === undefined) continue;
+    ops.set(id, {
+      id,
+      method: u.method,
+      path: u.path,
+      since,
+      response: u.response,
+      statuses: [...u.statuses],
+      params: u.params.map((p) => ({ ...p, since })),
+    });
   }
   for (const [id, names] of Object.entries(repeatedParams)) {
     for (const p of ops.get(id)?.params ?? []) if (names.includes(p.name)) p.repeated = true;

@@ -42,6 +42,7 @@ export const friendlyNames: Record<string, readonly [group: string, method: stri
   ImageList: ['images', 'list'],
   ImageBuild: ['images', 'build'],
   BuildPrune: ['images', 'pruneBuildCache'],
+  BuildCancel: ['images', 'cancelBuild'],
   ImageCreate: ['images', 'create'],
   ImageInspect: ['images', 'inspect'],
   ImageAttestations: ['images', 'attestations'],

@@ -21,3 +21,35 @@ export const undocumentedFields: Record<string, Record<string, string>> = {
     Healthcheck: '@HealthConfig',
   },
 };
+
+/** An operation the engine serves that no spec version describes (see `undocumentedOperations`). */
+export interface UndocumentedOperation {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD';
+  path: string;
+  /** The first API version whose engine has it (the model uses the first spec version not older). */
+  since: string;
+  /** The model's response kinds (model.ts); `empty` for a status and no body worth reading. */
+  response: 'empty' | 'json';
+  statuses: number[];
+  params: Array<{ name: string; in: 'query'; type: 'string' | 'boolean' | 'integer'; required: boolean }>;
+}
+
+/**
+ * Operations the engine routes but no spec version documents, added to the model as if the spec
+ * had them from `since` on (the generator refuses an entry once a spec describes the operation:
+ * then the spec's facts win and the entry goes). Read from moby's routers and the docker CLI.
+ */
+export const undocumentedOperations: Record<string, UndocumentedOperation> = {
+  // moby api/server/router/build: `POST /build/cancel` (postCancel), routed since Docker 18.06
+  // (API 1.38) with BuildKit's builder. It cancels the BuildKit build started with `buildid=<id>`
+  // (the classic builder registers no build id: cancelling one is a no-op that still answers 200);
+  // `id` missing is an error. The docker CLI sends it when a BuildKit build is interrupted.
+  BuildCancel: {
+    method: 'POST',
+    path: '/build/cancel',
+    since: '1.38',
+    response: 'empty',
+    statuses: [200, 500],
+    params: [{ name: 'id', in: 'query', type: 'string', required: true }],
+  },
+};

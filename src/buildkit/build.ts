@@ -21,7 +21,7 @@ import { followLinks, PathFilter, serveDiffCopy, metadataList, type IgnoreFactor
 import { GrpcError, GRPC_NOT_FOUND, unary, type GrpcHandler } from './grpc.js';
 import { outputHandler } from './outputs.js';
 import { decodeFirstString, encodeCredentialsResponse, encodeGetSecretResponse, ProtoError } from './proto.js';
-import { openSession, type BuildkitSession } from './session.js';
+import { openSession } from './session.js';
 import { sshHandlers } from './ssh.js';
 import { BuildkitTracer } from './trace.js';
 import type { BuildkitBuildOptions, BuildkitSecret } from './types.js';
@@ -248,6 +248,16 @@ export async function openBuildkit(ctx: OperationContext, context: string, remot
   // a handler's failure reaches the engine as a gRPC status, and the build's error says it
   const session = await openSession(ctx, { name: prepared.name, sharedKey: prepared.key, handlers: prepared.handlers, signal, timeout: options.timeout });
   const buildId = `dockhand-${session.id}`;
+  const cancel = buildCanceller(ctx, buildId);
+  // Aborting closes the /build connection, and the engine stops the build when it notices; like the
+  // CLI, also ask it to cancel the build by id at once (the request outlives the aborted signal).
+  const onAbort = (): void => void cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const end = async (): Promise<void> => {
+    signal?.removeEventListener('abort', onAbort);
+    if (signal?.aborted) await cancel();
+    await session.close();
+  };
   let res: Readable;
   try {
     // `session` and `buildid` are not in the API description of /build: sent as extra query
@@ -259,10 +269,25 @@ export async function openBuildkit(ctx: OperationContext, context: string, remot
     };
     res = (await ctx.call(OP, prepared.params as never, callOptions)) as Readable;
   } catch (err) {
-    await session.close();
+    await end();
     throw err;
   }
-  return Readable.from(translate(res, options.onStatus, session), { objectMode: false });
+  return Readable.from(translate(res, options.onStatus, end), { objectMode: false });
+}
+
+/** How long a cancel request may take: it is best effort, and the abort must not wait on it. */
+export const CANCEL_TIMEOUT = 3_000;
+
+/**
+ * `POST /build/cancel?id=` for this build, sent at most once, never rejecting: its failure (an
+ * engine without the route, a dead connection) must not hide the AbortError the build rejects with.
+ */
+function buildCanceller(ctx: OperationContext, buildId: string): () => Promise<void> {
+  let sent: Promise<void> | undefined;
+  return () =>
+    (sent ??= (async () => {
+      await ctx.call('BuildCancel', { id: buildId }, { timeout: CANCEL_TIMEOUT });
+    })().catch(() => undefined));
 }
 
 interface EngineMessage {
@@ -273,7 +298,7 @@ interface EngineMessage {
   [k: string]: unknown;
 }
 
-async function* translate(res: Readable, onStatus: BuildkitBuildOptions['onStatus'], session: BuildkitSession): AsyncGenerator<Buffer, void, undefined> {
+async function* translate(res: Readable, onStatus: BuildkitBuildOptions['onStatus'], end: () => Promise<void>): AsyncGenerator<Buffer, void, undefined> {
   let printed: string[] = [];
   const tracer = new BuildkitTracer(onStatus, (text) => void printed.push(text));
   try {
@@ -314,6 +339,6 @@ async function* translate(res: Readable, onStatus: BuildkitBuildOptions['onStatu
     if (printed.length > 0) yield Buffer.from(`${JSON.stringify({ stream: printed.join('') })}\n`);
   } finally {
     res.destroy();
-    await session.close();
+    await end();
   }
 }

@@ -7,7 +7,7 @@
  * the call's metadata, as the engine sends them.
  */
 import type { Ignore } from '@balena/dockerignore';
-import { constants as fsc, promises as fsp, type BigIntStats } from 'node:fs';
+import { closeSync, constants as fsc, openSync, promises as fsp, read as readCb, readSync, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import { couldMatchUnder } from '../operations/build.js';
 import { GRPC_CANCELLED, GrpcError, GRPC_INTERNAL, GRPC_INVALID_ARGUMENT, type GrpcCall } from './grpc.js';
@@ -279,6 +279,27 @@ function packet(type: number, extra: { stat?: Stat; id?: number; data?: Buffer }
   return encodePacket({ type, stat: extra.stat, id: extra.id ?? 0, data: extra.data ?? Buffer.alloc(0) });
 }
 
+/**
+ * Frame buffers for DATA packets, reused once the HTTP/2 stream has written them. A new 32 KiB
+ * buffer per packet is external memory V8 reclaims late (it collects on ~64 MB of external
+ * growth): the process grew by ~64 MB on a 200 MB context. At most POOL_MAX are kept.
+ */
+const FRAME_SIZE = CHUNK + 32;
+const POOL_MAX = 64;
+const framePool: Buffer[] = [];
+const takeFrame = (): Buffer => framePool.pop() ?? Buffer.allocUnsafeSlow(FRAME_SIZE);
+const giveFrame = (b: Buffer): void => void (framePool.length < POOL_MAX && framePool.push(b));
+
+/** Sends one DATA packet from a pooled frame buffer. */
+function sendData(call: GrpcCall, id: number, data: Buffer): Promise<void> {
+  const frame = takeFrame();
+  return call.sendFramed(framedDataPacket(id, data, frame), () => giveFrame(frame));
+}
+
+/** `fs.read` on the thread pool: the number of bytes read. */
+const readAsync = (fd: number, buffer: Buffer, offset: number, length: number, position: null): Promise<number> =>
+  new Promise((resolve, reject) => readCb(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+
 /** Reads one file in CHUNK-sized DATA packets, then the empty DATA that ends it. */
 async function sendFile(call: GrpcCall, id: number, data: string | Buffer, scratch: Buffer): Promise<void> {
   if (typeof data !== 'string') {
@@ -286,18 +307,25 @@ async function sendFile(call: GrpcCall, id: number, data: string | Buffer, scrat
     await call.send(packet(PACKET_DATA, { id }));
     return;
   }
-  const fh = await fsp.open(data, fsc.O_RDONLY | (fsc.O_NOFOLLOW ?? 0));
+  // The open, the first read and the close are synchronous: most files fit in one READ_SLICE, and
+  // three thread-pool round trips per file (open, read, close) left the sender idle most of the time
+  // on a context of thousands of small files. Further slices of a big file are read on the pool.
+  const fd = openSync(data, fsc.O_RDONLY | (fsc.O_NOFOLLOW ?? 0));
   try {
-    for (;;) {
+    for (let first = true; ; first = false) {
       // one read of up to READ_SLICE bytes into the worker's buffer, copied once into packets
       const buf = scratch;
-      const { bytesRead } = await fh.read(buf, 0, READ_SLICE, null);
+      const bytesRead = first ? readSync(fd, buf, 0, READ_SLICE, null) : await readAsync(fd, buf, 0, READ_SLICE, null);
       if (bytesRead === 0) break;
-      for (let at = 0; at < bytesRead; at += CHUNK) await call.sendFramed(framedDataPacket(id, buf.subarray(at, Math.min(at + CHUNK, bytesRead))));
+      for (let at = 0; at < bytesRead; at += CHUNK) await sendData(call, id, buf.subarray(at, Math.min(at + CHUNK, bytesRead)));
       if (bytesRead < READ_SLICE) break;
     }
   } finally {
-    await fh.close().catch(() => undefined);
+    try {
+      closeSync(fd);
+    } catch {
+      // nothing to do: the file was read (or its error is the one thrown)
+    }
   }
   await call.send(packet(PACKET_DATA, { id }));
 }

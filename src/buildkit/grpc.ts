@@ -108,8 +108,11 @@ export interface GrpcCall {
   messages(): AsyncGenerator<Buffer, void, undefined>;
   /** Sends one message; resolves when the stream can take more. Rejects once the call is gone. */
   send(message: Buffer): Promise<void>;
-  /** Sends one message already framed (see grpcFrame): saves a copy of big payloads. */
-  sendFramed(frame: Buffer): Promise<void>;
+  /**
+   * Sends one message already framed (see grpcFrame): saves a copy of big payloads. `written` is
+   * called once the stream is done with `frame` (written out, or failed): then it may be reused.
+   */
+  sendFramed(frame: Buffer, written?: () => void): Promise<void>;
   /** Aborted when the engine cancels the call or the session closes. */
   readonly signal: AbortSignal;
 }
@@ -188,12 +191,16 @@ class Call implements GrpcCall {
     return this.sendFramed(grpcFrame(message));
   }
 
-  async sendFramed(frame: Buffer): Promise<void> {
-    if (this.stream.destroyed || this.stream.closed || this.signal.aborted) throw new GrpcError(GRPC_CANCELLED, 'the call was closed');
+  async sendFramed(frame: Buffer, written?: () => void): Promise<void> {
+    if (this.stream.destroyed || this.stream.closed || this.signal.aborted) {
+      written?.();
+      throw new GrpcError(GRPC_CANCELLED, 'the call was closed');
+    }
     this.respond();
     // Node's HTTP/2 streams have a 16 KiB high-water mark: waiting for 'drain' at each 32 KiB
     // packet would stall on every write. Up to MAX_BUFFERED bytes are queued per call instead.
-    this.stream.write(frame);
+    if (written) this.stream.write(frame, () => written());
+    else this.stream.write(frame);
     if (this.stream.writableLength <= MAX_BUFFERED) return;
     // one 'drain' listener per call, however many senders wait
     await new Promise<void>((resolve, reject) => {

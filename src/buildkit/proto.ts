@@ -262,9 +262,10 @@ function writeVarint(buf: Buffer, at: number, v: number): number {
  * A DATA packet `{ type: DATA, ID: id, data }` as a whole gRPC message (5-byte prefix
  * included), built with one copy of `data`: the hot path of file transfers.
  */
-export function framedDataPacket(id: number, data: Uint8Array): Buffer {
+export function framedDataPacket(id: number, data: Uint8Array, into?: Buffer): Buffer {
   const body = 2 + (id === 0 ? 0 : 1 + varintSize(id)) + (data.length === 0 ? 0 : 1 + varintSize(data.length) + data.length);
-  const out = Buffer.allocUnsafe(5 + body);
+  // written into `into` when it is big enough (a reused buffer), else into a new one
+  const out = into !== undefined && into.length >= 5 + body ? into.subarray(0, 5 + body) : Buffer.allocUnsafe(5 + body);
   out[0] = 0;
   out.writeUInt32BE(body, 1);
   let at = 5;

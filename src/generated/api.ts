@@ -838,6 +838,11 @@ export interface ImageAttestationsParams {
 }
 export type ImageAttestationsResult = Array<AttestationStatement>;
 
+export interface BuildCancelParams {
+  /** @since API 1.38 */ id: string;
+}
+export type BuildCancelResult = void;
+
 /** One method per operationId, as in the spec. */
 export interface Api {
   /** ContainerList: GET /containers/json */ ContainerList(params?: ContainerListParams, options?: CallOptions): Promise<ContainerListResult>;
@@ -949,6 +954,7 @@ export interface Api {
   /** SystemPingHead: HEAD /_ping @since API 1.40 */ SystemPingHead(params?: SystemPingHeadParams, options?: CallOptions): Promise<SystemPingHeadResult>;
   /** VolumeUpdate: PUT /volumes/{name} @since API 1.42 */ VolumeUpdate(params: VolumeUpdateParams, options?: CallOptions): Promise<VolumeUpdateResult>;
   /** ImageAttestations: GET /images/{name}/attestations @since API 1.55 */ ImageAttestations(params: ImageAttestationsParams, options?: CallOptions): Promise<ImageAttestationsResult>;
+  /** BuildCancel: POST /build/cancel @since API 1.38 */ BuildCancel(params: BuildCancelParams, options?: CallOptions): Promise<BuildCancelResult>;
   /** @deprecated renamed ContainerArchiveInfo in API 1.28 */ ContainerArchiveHead(params: ContainerArchiveInfoParams, options?: CallOptions): Promise<ContainerArchiveInfoResult>;
   /** @deprecated renamed ContainerArchive in API 1.28 */ ContainerGetArchive(params: ContainerArchiveParams, options?: CallOptions): Promise<ContainerArchiveResult>;
   /** @deprecated renamed PutContainerArchive in API 1.28 */ ContainerPutArchive(params: PutContainerArchiveParams, options?: CallOptions): Promise<PutContainerArchiveResult>;

@@ -44,6 +44,7 @@ export const FRIENDLY: Readonly<Record<string, Readonly<Record<string, readonly 
     list: ['ImageList'],
     build: ['ImageBuild'],
     pruneBuildCache: ['BuildPrune'],
+    cancelBuild: ['BuildCancel'],
     create: ['ImageCreate'],
     inspect: ['ImageInspect', "name"],
     attestations: ['ImageAttestations', "name"],
@@ -213,6 +214,7 @@ export interface ImagesApi {
   /** ImageList: GET /images/json */ list(params?: A.ImageListParams, options?: CallOptions): Promise<A.ImageListResult>;
   /** ImageBuild: POST /build */ build(params?: A.ImageBuildParams, options?: CallOptions): Promise<A.ImageBuildResult>;
   /** BuildPrune: POST /build/prune @since API 1.31 */ pruneBuildCache(params?: A.BuildPruneParams, options?: CallOptions): Promise<A.BuildPruneResult>;
+  /** BuildCancel: POST /build/cancel @since API 1.38 */ cancelBuild(params: A.BuildCancelParams, options?: CallOptions): Promise<A.BuildCancelResult>;
   /** ImageCreate: POST /images/create */ create(params?: A.ImageCreateParams, options?: CallOptions): Promise<A.ImageCreateResult>;
   /** ImageInspect: GET /images/{name}/json */ inspect(name: string, params?: Omit<A.ImageInspectParams, 'name'>, options?: CallOptions): Promise<A.ImageInspectResult>;
   /** ImageAttestations: GET /images/{name}/attestations @since API 1.55 */ attestations(name: string, params?: Omit<A.ImageAttestationsParams, 'name'>, options?: CallOptions): Promise<A.ImageAttestationsResult>;

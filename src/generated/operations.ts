@@ -114,7 +114,8 @@ export type OperationId =
   | 'Session'
   | 'SystemPingHead'
   | 'VolumeUpdate'
-  | 'ImageAttestations';
+  | 'ImageAttestations'
+  | 'BuildCancel';
 
 export type OperationAlias = 'ContainerArchiveHead' | 'ContainerGetArchive' | 'ContainerPutArchive';
 
@@ -1397,6 +1398,16 @@ export const OPERATIONS: Readonly<Record<OperationId, OperationSpec>> = {
       { name: "platform", in: 'query', type: 'array', items: 'string', collectionFormat: 'multi', since: '1.55' },
       { name: "type", in: 'query', type: 'array', items: 'string', collectionFormat: 'multi', since: '1.55' },
       { name: "statement", in: 'query', type: 'boolean', default: false, since: '1.55' },
+    ],
+  },
+  BuildCancel: {
+    method: 'POST',
+    path: "/build/cancel",
+    since: '1.38',
+    response: 'empty',
+    statuses: [200, 500],
+    params: [
+      { name: "id", in: 'query', type: 'string', required: true, since: '1.38' },
     ],
   },
 };

@@ -14,7 +14,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Docker, DockerError, NotFoundError } from '../../src/index.js';
 import type { BuildkitBuildOptions, BuildkitEvent } from '../../src/buildkit/types.js';
 import { StreamError } from '../../src/streams/demux.js';
-import { apiAtLeast, Created, ENGINE, ENGINE_HOST, TEST_IMAGE, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
+import { apiAtLeast, Created, ENGINE, ENGINE_HOST, RecordingTransport, TEST_IMAGE, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
 
 const run = promisify(execFile);
 const docker = new Docker();
@@ -154,7 +154,10 @@ describe.skipIf(!HAS_BUILDKIT)('BuildKit builds', () => {
     const started = Date.now();
     const tag = tagName('abort');
     const before = process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap' || r === 'TCPSocketWrap').length;
-    const build = bk(root, { tags: tag, noCache: true, signal: controller.signal });
+    // through a recording transport: the cancel request is seen on the wire
+    const transport = new RecordingTransport();
+    const client = new Docker({ transport });
+    const build = client.images.build(root, { builder: 'buildkit', tags: tag, noCache: true, signal: controller.signal, labels: labels() });
     build.wait().catch(() => undefined);
     // abort once the step's process runs (the engines' processes are visible from here)
     const seen = async (): Promise<boolean> => run('pgrep', ['-f', `sleep ${marker}.5`]).then(() => true, () => false);
@@ -164,9 +167,16 @@ describe.skipIf(!HAS_BUILDKIT)('BuildKit builds', () => {
       if (!running) await new Promise((r) => setTimeout(r, 100));
     }
     expect(running).toBe(true);
+    const aborted = Date.now();
     controller.abort();
     await expect(build).rejects.toMatchObject({ code: 'ABORTED' });
     expect(Date.now() - started).toBeLessThan(20_000);
+    // like the CLI, the build is cancelled by id (the buildid the /build request named)
+    const sentBuild = transport.sent.find((r) => / \/v[\d.]+\/build\?/.test(r)) ?? '';
+    const buildId = new URL(sentBuild.split(' ')[1] ?? '/', 'http://x').searchParams.get('buildid');
+    expect(buildId).toMatch(/^dockhand-/);
+    expect(transport.sent.filter((r) => /^POST \/v[\d.]+\/build\/cancel\?/.test(r))).toEqual([expect.stringMatching(new RegExp(`\\?id=${buildId ?? ''}$`))]);
+    await client.close();
     // the session connection and the /build connection are closed
     await new Promise((r) => setTimeout(r, 500));
     const after = process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap' || r === 'TCPSocketWrap').length;
@@ -174,6 +184,7 @@ describe.skipIf(!HAS_BUILDKIT)('BuildKit builds', () => {
     // the engine cancelled the step: its process goes away
     for (let i = 0; i < 40 && (await seen()); i++) await new Promise((r) => setTimeout(r, 250));
     expect(await seen()).toBe(false);
+    expect(Date.now() - aborted).toBeLessThan(10_000);
     await expect(docker.images.inspect(tag)).rejects.toThrow(NotFoundError);
   });
 
