@@ -381,7 +381,7 @@ describe('attach', () => {
     // the signal: the loop rejects with AbortError, promptly; the container still runs. Podman ends
     // an attach made after one with stdin ended at once, and passes it no stdin: there the second
     // session is on a container of its own.
-    const target = ENGINE.podman ? await created.createContainer({ Cmd: ['cat'], OpenStdin: true, AttachStdin: true, AttachStdout: true }) : id;
+    const target = ENGINE.podman ? await created.createContainer({ Cmd: ['sh', '-c', 'cat; exec sleep 600'], OpenStdin: true, AttachStdin: true, AttachStdout: true }) : id;
     if (ENGINE.podman) await docker.containers.start(target);
     const echoed = ENGINE.podman ? 'pong\n' : 'ping\npong\n';
     const controller = new AbortController();
