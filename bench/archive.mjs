@@ -21,12 +21,12 @@
  * (DOCKER_HOST or /var/run/docker.sock) with dockhand-test/busybox:latest.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { byteSource, prng, writeBytes } from './seeded.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const DIST = process.env.DOCKHAND_DIST ?? join(BENCH, '..', 'dist', 'esm');
@@ -53,9 +53,16 @@ if (process.argv[2] === '--child') {
       await docker.images.build(args[0], { tags: args[1], labels: { [LABEL]: 'true' } });
       break;
     case 'save':
-      await pipeline(await docker.images.get(args[0]), createWriteStream(args[1]));
+      await docker.images.save(args[0], args[1]);
       break;
     case 'load':
+      await docker.images.load({ file: args[0] });
+      break;
+    case 'saveStream':
+      // the stream way, for comparison: images.get piped to a file stream
+      await pipeline(await docker.images.get(args[0]), createWriteStream(args[1]));
+      break;
+    case 'loadStream':
       await docker.images.load(createReadStream(args[0]));
       break;
     default:
@@ -87,34 +94,7 @@ if (!existsSync(join(DIST, 'index.js'))) {
   process.exit(1);
 }
 
-/** Deterministic bytes: AES-256-CTR of zeros under a key made from `seed`. */
-function byteSource(seed) {
-  const key = createHash('sha256').update(`dockhand-bench-${seed}`).digest();
-  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-}
-/** A small seeded PRNG (mulberry32) for sizes. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const DOCKERFILE = `FROM ${IMAGE}\nLABEL ${LABEL}=true\n`;
-
-function writeBytes(file, cipher, size) {
-  const fd = openSync(file, 'w');
-  const zeros = Buffer.alloc(1 << 20);
-  for (let left = size; left > 0; ) {
-    const n = Math.min(left, zeros.length);
-    writeSync(fd, cipher.update(zeros.subarray(0, n)));
-    left -= n;
-  }
-  closeSync(fd);
-}
 
 /** Makes (once) the data sets; returns their folders. */
 function makeData() {
@@ -193,7 +173,7 @@ try {
   if (ONLY.includes('copyFrom')) for (const d of names) docker('cp', data[d], `${ctr}:/src-${d}`);
   // images to save and load: the test image plus the data set, built once by the CLI
   const images = {};
-  if (ONLY.includes('save') || ONLY.includes('load')) {
+  if (ONLY.some((o) => /^(save|load)/.test(o))) {
     for (const d of names) {
       const ref = `dockhand-bench/archive-${d}:${process.pid}`;
       const ctx = join(tmp, `img-${d}`);
@@ -234,6 +214,16 @@ try {
     load: (d) => ({
       cli: () => timed('docker', ['load', '-q', '-i', join(tmp, `saved-${d}.tar`)]),
       dockhand: () => node('load', join(tmp, `saved-${d}.tar`)),
+      after: () => undefined,
+    }),
+    saveStream: (d) => ({
+      cli: () => timed('docker', ['save', '-o', join(tmp, `save-${++n}.tar`), images[d]]),
+      dockhand: () => node('saveStream', images[d], join(tmp, `save-${++n}.tar`)),
+      after: () => execFileSync('sh', ['-c', `rm -f ${tmp}/save-*.tar`]),
+    }),
+    loadStream: (d) => ({
+      cli: () => timed('docker', ['load', '-q', '-i', join(tmp, `saved-${d}.tar`)]),
+      dockhand: () => node('loadStream', join(tmp, `saved-${d}.tar`)),
       after: () => undefined,
     }),
   };

@@ -63,7 +63,7 @@ export type {
 } from './operations/handles.js';
 export type { LogsParams, SwarmLogsParams } from './operations/logs.js';
 export type { EventsParams } from './operations/monitor.js';
-export type { PullParams, PushParams, ImportParams, ProgressCallOptions } from './operations/images.js';
+export type { PullParams, PushParams, ImportParams, ProgressCallOptions, LoadFile, SaveParams } from './operations/images.js';
 export type { AttachParams, ExecStartConfig } from './operations/attach.js';
 export type { TimeInput } from './operations/time.js';
 export type { PathStat, PutArchiveOptions } from './operations/archive.js';

@@ -62,7 +62,7 @@ function checkOptions(options: unknown, what: string): CallOptions | undefined {
  * failure of the local file system (a missing source, no permission, a full disk) comes out as a
  * DockerError `LOCAL_IO` with the system error as `cause` (its `code`, `path`, `syscall`).
  */
-async function whole(options: unknown, what: string, operationId: string, work: (options: CallOptions) => Promise<void>): Promise<void> {
+export async function whole(options: unknown, what: string, operationId: string, work: (options: CallOptions) => Promise<void>): Promise<void> {
   const run = deadline(checkOptions(options, what));
   try {
     await raceSignal(work(run.options), run.signal, operationId);
@@ -74,7 +74,7 @@ async function whole(options: unknown, what: string, operationId: string, work: 
 }
 
 /** A Node system error (ENOENT, EACCES, ENOSPC, ...) as a DockerError `LOCAL_IO`; anything else as it is. */
-function localFailure(err: unknown, what: string, operationId: string): unknown {
+export function localFailure(err: unknown, what: string, operationId: string): unknown {
   if (err instanceof DockerError || !(err instanceof Error)) return err;
   const { code, syscall } = err as NodeJS.ErrnoException;
   if (typeof code !== 'string' || typeof syscall !== 'string') return err;

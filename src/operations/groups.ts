@@ -17,7 +17,7 @@ import type { BuildkitBuildOptions } from '../buildkit/types.js';
 import { attachContainer, startExec, type AttachParams, type ExecStartConfig } from './attach.js';
 import type { OperationContext } from './context.js';
 import { execInContainer, type ExecOptions, type ExecResult } from './exec.js';
-import { importImage, loadImages, pullImage, pushImage, type ImportParams, type ProgressCallOptions, type PullParams, type PushParams } from './images.js';
+import { importImage, loadImages, pullImage, pushImage, saveImages, type ImportParams, type LoadFile, type ProgressCallOptions, type PullParams, type PushParams, type SaveParams } from './images.js';
 import { containerLogs, serviceLogs, taskLogs, type LogsParams, type SwarmLogsParams } from './logs.js';
 import { convergeService, rollbackService, scaleService, updateServiceSpec, type ConvergeOptions, type ConvergeProgress, type SpecUpdate, type UpdateSpecParams } from './swarm.js';
 import { containerStats, systemEvents, type EventsParams } from './monitor.js';
@@ -71,8 +71,10 @@ export interface ImagesGroup extends Omit<G.ImagesApi, 'push' | 'load' | 'build'
   import(source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions): ProgressStream<CreateImageInfo & ProgressMessage>;
   /** ImagePush. Pushes `name[:tag]`, with credentials from config.json unless given; await it, or iterate its progress. */
   push(name: string, params?: PushParams, options?: ProgressCallOptions): ProgressStream<PushImageInfo & ProgressMessage>;
-  /** ImageLoad. Loads a tarball of images (from `images.get` / `docker save`). */
-  load(tarball: UploadBody, params?: { quiet?: boolean; platform?: string[] }, options?: ProgressCallOptions): ProgressStream<ProgressMessage>;
+  /** ImageLoad. Loads a tarball of images (from `images.get` / `images.save` / `docker save`): bytes, a stream, or `{ file }` (a local file, read in 1 MB pieces). */
+  load(tarball: UploadBody | LoadFile, params?: { quiet?: boolean; platform?: string[] }, options?: ProgressCallOptions): ProgressStream<ProgressMessage>;
+  /** ImageGet (ImageGetAll with `others`). Saves images to a local tar file, like `docker save -o` (written to a temporary file, then renamed). */
+  save(name: string, file: string, params?: SaveParams, options?: CallOptions): Promise<void>;
 }
 
 export interface SystemGroup extends Omit<G.SystemApi, 'events'> {
@@ -150,7 +152,8 @@ export function installOperations(groups: Record<string, Group>, ctx: OperationC
     pull: (ref: string, params?: PullParams, options?: ProgressCallOptions) => pullImage(ctx, ref, params, options),
     import: (source: UploadBody | URL, params?: ImportParams, options?: ProgressCallOptions) => importImage(ctx, source, params, options),
     push: (name: string, params?: PushParams, options?: ProgressCallOptions) => pushImage(ctx, name, params, options),
-    load: (tarball: UploadBody, params?: { quiet?: boolean }, options?: ProgressCallOptions) => loadImages(ctx, tarball, params, options),
+    load: (tarball: UploadBody | LoadFile, params?: { quiet?: boolean }, options?: ProgressCallOptions) => loadImages(ctx, tarball, params, options),
+    save: (name: string, file: string, params?: SaveParams, options?: CallOptions) => saveImages(ctx, name, file, params, options),
     build: (context: string, options?: BuildOptions | BuildkitBuildOptions) => build(ctx, context, options),
   });
   Object.assign(groups.system!, {

@@ -1,9 +1,14 @@
-/** Pull, import, push and load: progress streams that finish when the work finishes. */
+/** Pull, import, push and load: progress streams that finish when the work finishes; save to a file. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
-import type { ImageCreateParams, ImageLoadParams, ImagePushParams } from '../generated/api.js';
+import type { ImageCreateParams, ImageGetAllParams, ImageLoadParams, ImagePushParams } from '../generated/api.js';
 import type { CreateImageInfo, PushImageInfo } from '../generated/types.js';
 import type { CallOptions, RegistryAuth as AuthConfig, ResponseStream, UploadBody } from '../request/types.js';
 import { ProgressStream, type ProgressMessage, type ProgressOptions } from '../streams/progress.js';
+import { writeStreamToFd } from '../streams/tar.js';
+import { localFailure, whole } from './archive.js';
 import type { OperationContext, ParamsOf } from './context.js';
 
 export type ProgressCallOptions = CallOptions & Pick<ProgressOptions, 'onProgress'>;
@@ -65,9 +70,94 @@ export function pushImage(ctx: OperationContext, name: string, params: PushParam
   return progress(ctx, 'ImagePush', { ...rest, name, ...(auth ? { 'X-Registry-Auth': auth } : {}) }, options);
 }
 
-/** Loads images from a tarball made by `images.get` / `docker save`. */
-export function loadImages(ctx: OperationContext, tarball: UploadBody, params: Omit<ImageLoadParams, 'imagesTarball'> = {}, options: ProgressCallOptions = {}): ProgressStream<ProgressMessage> {
-  return progress(ctx, 'ImageLoad', { ...params, imagesTarball: tarball }, options);
+/** A tarball to load from a local file, read in large pieces: `images.load({ file: 'app.tar' })`. */
+export interface LoadFile {
+  file: string;
+}
+
+/** Pieces a tarball file is read (and sent) in: few reads, few chunks through node:http. */
+const LOAD_READ = 1024 * 1024;
+
+function isLoadFile(value: unknown): value is LoadFile {
+  return typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && !(value instanceof Readable)
+    && !(Symbol.asyncIterator in value) && 'file' in value;
+}
+
+/**
+ * Loads images from a tarball made by `images.get` / `images.save` / `docker save`: bytes, a
+ * stream, or `{ file }`, a local file read in 1 MB pieces (a file that cannot be opened fails
+ * with DockerError LOCAL_IO; one that fails while it is sent, with UPLOAD_FAILED and the system
+ * error as cause).
+ */
+export function loadImages(ctx: OperationContext, tarball: UploadBody | LoadFile, params: Omit<ImageLoadParams, 'imagesTarball'> = {}, options: ProgressCallOptions = {}): ProgressStream<ProgressMessage> {
+  if (!isLoadFile(tarball)) return progress(ctx, 'ImageLoad', { ...params, imagesTarball: tarball }, options);
+  const file = tarball.file;
+  if (typeof file !== 'string' || file === '' || file.includes('\0')) {
+    throw new ValidationError('images.load: file must be a non-empty path', { parameter: 'file', operationId: 'ImageLoad' });
+  }
+  const { onProgress, ...callOptions } = options;
+  const response = fs.promises.open(file, 'r').then(
+    (handle) => {
+      const body = fs.createReadStream(file, { fd: handle, highWaterMark: LOAD_READ });
+      body.on('error', () => undefined); // the call reports it (UPLOAD_FAILED)
+      return (ctx.call('ImageLoad', { ...params, imagesTarball: body }, callOptions) as Promise<ResponseStream>).catch((err: unknown) => {
+        body.destroy();
+        throw err;
+      });
+    },
+    (err: unknown) => {
+      throw localFailure(err, 'images.load', 'ImageLoad');
+    },
+  );
+  return new ProgressStream<ProgressMessage>(response, 'ImageLoad', { signal: options.signal, onProgress });
+}
+
+export interface SaveParams extends Pick<ImageGetAllParams, 'platform'> {
+  /** Further images to save into the same tarball. */
+  others?: readonly string[];
+}
+
+/**
+ * Saves an image (`name[:tag]` or id), and any `others`, to a local tar file, as `docker save -o`:
+ * the engine's tarball is written in large writes to a temporary file next to `file`, renamed to
+ * `file` once complete (a failure leaves no partial file). `timeout` and `signal` cover all of it;
+ * local file failures are DockerError LOCAL_IO.
+ */
+export async function saveImages(ctx: OperationContext, name: string, file: string, params: SaveParams = {}, options?: CallOptions): Promise<void> {
+  const { others = [], ...rest } = params;
+  const list = [name, ...others];
+  if (list.some((n) => typeof n !== 'string' || n === '')) {
+    throw new ValidationError('images.save: image names must be non-empty strings', { parameter: 'name', operationId: 'ImageGet' });
+  }
+  if (typeof file !== 'string' || file === '' || file.includes('\0')) {
+    throw new ValidationError('images.save: file must be a non-empty path', { parameter: 'file', operationId: 'ImageGet' });
+  }
+  const operationId = list.length === 1 ? 'ImageGet' : 'ImageGetAll';
+  await whole(options, 'images.save', operationId, async (opts) => {
+    const stream: ResponseStream = list.length === 1
+      ? await ctx.call('ImageGet', { ...rest, name }, opts)
+      : await ctx.call('ImageGetAll', { ...rest, names: list }, opts);
+    const target = path.resolve(file);
+    const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`);
+    let fd: number;
+    try {
+      fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o666);
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    }
+    try {
+      try {
+        await writeStreamToFd(stream, fd, operationId);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(temp, target);
+    } catch (err) {
+      fs.rmSync(temp, { force: true });
+      throw err;
+    }
+  });
 }
 
 export { progress as progressCall };

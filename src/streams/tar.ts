@@ -384,8 +384,14 @@ function rebase(name: string, opts: ExtractOptions): string {
   return raw.join('/');
 }
 
-/** Writes a large file as its data arrives: one writev of everything queued at a time. */
-class FileWriter {
+/** A large file's data is written once this much has arrived (or at its end): few, large writes. */
+const WRITE_BATCH_MIN = 1024 * 1024;
+
+/**
+ * Writes a file as its data arrives: one writev of everything queued at a time, started once
+ * WRITE_BATCH_MIN bytes wait (or when `until` is called), so 64 KB input chunks make 1 MB writes.
+ */
+export class FileWriter {
   private queue: Buffer[] = [];
   private queued = 0;
   private writing = false;
@@ -394,6 +400,7 @@ class FileWriter {
 
   constructor(readonly fd: number) {}
 
+  /** Bytes received and not written yet. */
   get pending(): number {
     return this.queued;
   }
@@ -402,7 +409,7 @@ class FileWriter {
     if (this.failure !== undefined) return;
     this.queue.push(piece);
     this.queued += piece.length;
-    if (!this.writing) this.write();
+    if (!this.writing && this.queued >= WRITE_BATCH_MIN) this.write();
   }
 
   private write(): void {
@@ -433,7 +440,7 @@ class FileWriter {
           this.queue = rest.concat(this.queue);
         }
       }
-      if (this.queue.length > 0) this.write();
+      if (this.queue.length > 0 && (this.queued >= WRITE_BATCH_MIN || this.waiters.length > 0)) this.write();
       this.settle();
     });
   }
@@ -452,9 +459,61 @@ class FileWriter {
   until(below: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ resolve, reject, below });
+      if (!this.writing && this.queue.length > 0 && this.failure === undefined) this.write();
       this.settle();
     });
   }
+}
+
+/** Most bytes of a streamed answer held in memory, unwritten, before the answer is paused. */
+const SAVE_QUEUE_MAX = 4 * 1024 * 1024;
+
+/**
+ * Writes all of `source` to the open descriptor `fd` (from its current position), in writes of
+ * at least WRITE_BATCH_MIN bytes, pausing `source` while more than SAVE_QUEUE_MAX bytes wait for
+ * the disk. Resolves once everything is written; rejects after any write in flight has finished
+ * (so `fd` can be closed) with the write's system error (the source is then destroyed), or the
+ * source's failure as a dockhand stream error (STREAM_FAILED, AbortError, ...).
+ */
+export function writeStreamToFd(source: Readable, fd: number, operationId: string): Promise<void> {
+  const writer = new FileWriter(fd);
+  return new Promise<void>((resolve, reject) => {
+    let finished = false;
+    let waiting = false;
+    const failed = (err: unknown): void => finish(streamFailure(err, operationId, undefined));
+    const finish = (err?: unknown): void => {
+      if (finished) return;
+      finished = true;
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('close', onClose);
+      // the 'error' listener stays: a later error of the destroyed source must not crash the process
+      if (err === undefined) return resolve();
+      source.destroy();
+      writer.until(0).then(() => reject(err), () => reject(err));
+    };
+    const onData = (chunk: Buffer): void => {
+      writer.push(chunk);
+      if (!waiting && writer.pending > SAVE_QUEUE_MAX) {
+        waiting = true;
+        source.pause();
+        writer.until(SAVE_QUEUE_MAX / 2).then(() => {
+          waiting = false;
+          if (!finished) source.resume();
+        }, finish);
+      }
+    };
+    const onEnd = (): void => {
+      writer.until(0).then(() => finish(), finish);
+    };
+    const onClose = (): void => {
+      if (!source.readableEnded) failed(source.errored ?? Object.assign(new Error('the stream was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    source.on('error', failed);
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('close', onClose);
+  });
 }
 
 /** Sets mode and times on an open file, then closes it (the descriptor is closed on failure too). */
@@ -709,6 +768,73 @@ class Extractor implements TarHandler {
 }
 
 /**
+ * Feeds `source` to the parser with a 'data' listener (no promise and no copy per chunk, as the
+ * async iterator's read() would make): when the extractor asks to wait (its writes are behind),
+ * the source is paused and the rest of the chunk is parsed once the wait is over. Resolves at the
+ * source's end; rejects with the first failure of the source, the parser or a write.
+ */
+function feedParser(source: Readable, parser: TarParser, extractor: Extractor): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let finished = false;
+    let waiting = false;
+    let ended = false;
+    const finish = (err?: unknown): void => {
+      if (finished) return;
+      finished = true;
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('close', onClose);
+      source.off('error', finish);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const feed = (chunk: Buffer, from: number): void => {
+      let at = from;
+      try {
+        while (at < chunk.length) {
+          at = parser.consume(chunk, at);
+          if (parser.paused) {
+            parser.paused = false;
+            const wait = extractor.wait;
+            extractor.wait = undefined;
+            if (wait) {
+              waiting = true;
+              source.pause();
+              const rest = at;
+              wait.then(() => {
+                if (finished) return;
+                waiting = false;
+                feed(chunk, rest);
+                if (finished || waiting) return;
+                if (ended) finish();
+                else source.resume();
+              }, finish);
+              return;
+            }
+          }
+        }
+      } catch (err) {
+        finish(err);
+      }
+    };
+    const onData = (chunk: Buffer): void => feed(chunk, 0);
+    const onEnd = (): void => {
+      ended = true;
+      if (!waiting) finish();
+    };
+    const onClose = (): void => {
+      if (!ended) finish(source.errored ?? Object.assign(new Error('the stream was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    source.on('error', finish);
+    if (source.readableEnded) return finish();
+    if (source.destroyed) return finish(source.errored ?? Object.assign(new Error('the stream was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('close', onClose);
+  });
+}
+
+/**
  * Extracts a tar into `root` (an existing directory), safely:
  * - names that are absolute, contain `..`, or leave the expected base are refused (UNSAFE_ARCHIVE);
  * - every existing directory on an entry's way must be a real directory: an entry that would go
@@ -746,20 +872,7 @@ export async function extractTar(source: Readable, root: string, opts: ExtractOp
   const parser = new TarParser(extractor, op);
   extractor.parser = parser;
   try {
-    // The async iterator, never pipe() or a 'data' listener: it takes all that is buffered per
-    // read, so a paused HTTP body resumes a whole highWaterMark at a time (see the transports).
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      let at = 0;
-      while (at < chunk.length) {
-        at = parser.consume(chunk, at);
-        if (parser.paused) {
-          const wait = extractor.wait;
-          extractor.wait = undefined;
-          if (wait) await wait;
-          parser.paused = false;
-        }
-      }
-    }
+    await feedParser(source, parser, extractor);
     if (extractor.wait) await extractor.wait;
     parser.finish();
     await extractor.settled(true);

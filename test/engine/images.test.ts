@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Docker, NotFoundError, ServerError } from '../../src/index.js';
+import { Docker, DockerError, NotFoundError, ServerError } from '../../src/index.js';
 import { Created, ENGINE, TEST_IMAGE, TEST_LABEL, answeredId, labels, readBytes, readJsonLines, shownName, uniqueName } from '../support/engine.js';
 import { tar } from '../support/tar.js';
 
@@ -202,6 +205,65 @@ describe('images', () => {
     const image = await docker.images.inspect(name);
     expect(image.Id).toBe(id);
     expect(image.Config!.Labels).toEqual({ [TEST_LABEL]: 'true' });
+  });
+
+  it('saves an image to a file (images.save) and loads it back from the file (images.load({ file })): same id, no file left behind', async () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'dockhand-save-'));
+    try {
+      const name = 'dockhand-test/saved-file:f';
+      const { id } = await importImage({ repo: 'dockhand-test/saved-file', tag: 'f' });
+      const file = join(dir, 'image.tar');
+      await docker.images.save(name, file);
+      expect(readdirSync(dir)).toEqual(['image.tar']); // the temporary file was renamed
+      const archive = readFileSync(file);
+      expect(archive.length % 512).toBe(0);
+      expect(archive.includes(Buffer.from('manifest.json'))).toBe(true);
+
+      await docker.images.remove(name);
+      await expect(docker.images.inspect(id)).rejects.toBeInstanceOf(NotFoundError);
+      await docker.images.load({ file }, { quiet: true });
+      const image = await docker.images.inspect(name);
+      expect(image.Id).toBe(id);
+      expect(image.Config!.Labels).toEqual({ [TEST_LABEL]: 'true' });
+      // the handle binds the name
+      await docker.image(name).save(join(dir, 'again.tar'));
+      expect(readFileSync(join(dir, 'again.tar')).includes(Buffer.from('manifest.json'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('saves two images into one file (others) and loads both back', async () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'dockhand-save-'));
+    try {
+      const a = await importImage({ repo: 'dockhand-test/saved-two', tag: 'a', content: `a ${uniqueName('a')}\n` });
+      const b = await importImage({ repo: 'dockhand-test/saved-two', tag: 'b', content: `b ${uniqueName('b')}\n` });
+      const file = join(dir, 'two.tar');
+      await docker.images.save('dockhand-test/saved-two:a', file, { others: ['dockhand-test/saved-two:b'] });
+      await docker.images.remove('dockhand-test/saved-two:a');
+      await docker.images.remove('dockhand-test/saved-two:b');
+      await docker.images.load({ file });
+      expect((await docker.images.inspect('dockhand-test/saved-two:a')).Id).toBe(a.id);
+      expect((await docker.images.inspect('dockhand-test/saved-two:b')).Id).toBe(b.id);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('save of a missing image: NotFoundError and no file; save into a missing folder and load of a missing file: LOCAL_IO with the system error', async () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'dockhand-save-'));
+    try {
+      await expect(docker.images.save('dockhand-test/no-such-image:x', join(dir, 'x.tar'))).rejects.toBeInstanceOf(NotFoundError);
+      expect(readdirSync(dir)).toEqual([]);
+      const saveErr = await docker.images.save(TEST_IMAGE, join(dir, 'missing', 'x.tar')).catch((e: unknown) => e);
+      expect(saveErr).toBeInstanceOf(DockerError);
+      expect(saveErr).toMatchObject({ code: 'LOCAL_IO', cause: { code: 'ENOENT' } });
+      const loadErr = await Promise.resolve(docker.images.load({ file: join(dir, 'missing.tar') })).catch((e: unknown) => e);
+      expect(loadErr).toBeInstanceOf(DockerError);
+      expect(loadErr).toMatchObject({ code: 'LOCAL_IO', operationId: 'ImageLoad', cause: { code: 'ENOENT' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects an import of something that is not a tar with the engine\'s 500 (ServerError)', async () => {

@@ -4,14 +4,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, promises as fsp, rmSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, promises as fsp, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DockerError } from '../../src/index.js';
 import { BLOCK, MAX_EXTENDED_HEADER, TarParser, headerLength, writeHeader, type HeaderInput, type TarHeader } from '../../src/streams/tar-format.js';
-import { extractTar, packPath, packStream, walkTree } from '../../src/streams/tar.js';
+import { extractTar, packPath, packStream, walkTree, writeStreamToFd } from '../../src/streams/tar.js';
 
 const temps: string[] = [];
 afterAll(() => {
@@ -359,5 +359,80 @@ describe('malformed archives: typed errors', () => {
     const err = await extractTar(failing, tempDir(), { operationId: 'ContainerArchive' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'STREAM_FAILED', operationId: 'ContainerArchive' });
     expect((err as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it('a source closed before its end (no error): STREAM_FAILED, not a silent success', async () => {
+    const cut = new Readable({
+      read() {
+        this.push(Buffer.concat([one({ size: 5000 }), Buffer.alloc(1000)]));
+        this.destroy();
+      },
+    });
+    const err = await extractTar(cut, tempDir(), { operationId: 'ContainerArchive' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'STREAM_FAILED', operationId: 'ContainerArchive' });
+  });
+});
+
+describe('large files through the data listener', () => {
+  /** `total` seeded bytes as 64 KB chunks, each handed out on a later turn (as a socket would). */
+  function chunked(data: Buffer, size = 64 * 1024): Readable {
+    let at = 0;
+    return new Readable({
+      highWaterMark: size,
+      read() {
+        setImmediate(() => {
+          if (at >= data.length) return this.push(null);
+          this.push(data.subarray(at, at + size));
+          at += size;
+        });
+      },
+    });
+  }
+
+  it('extracts a 20 MB file and small ones after it, fed in 64 KB chunks (pauses for the disk): same bytes', async () => {
+    const big = randomBytes(20 * 1024 * 1024 + 123);
+    const small = randomBytes(3000);
+    const out = tempDir();
+    const archive = tempDir();
+    const src = path.join(archive, 'src');
+    await fsp.mkdir(src);
+    await fsp.writeFile(path.join(src, 'big.bin'), big);
+    await fsp.writeFile(path.join(src, 'small.bin'), small);
+    const { stream, done } = packStream(async (pack) => {
+      for await (const e of walkTree(src)) await packPath(pack, `src/${e.rel}`, e.abs, e.stat);
+    });
+    const bytes = await readAll(stream);
+    await done;
+    await extractTar(chunked(bytes), out, { base: 'src' });
+    expect(createHash('sha256').update(await fsp.readFile(path.join(out, 'src', 'big.bin'))).digest('hex')).toBe(createHash('sha256').update(big).digest('hex'));
+    expect(await fsp.readFile(path.join(out, 'src', 'small.bin'))).toEqual(small);
+  });
+
+  it('writeStreamToFd: 20 MB in 64 KB chunks lands whole; a failing source rejects STREAM_FAILED with its cause; a write failure rejects with the system error', async () => {
+    const data = randomBytes(20 * 1024 * 1024 + 7);
+    const file = path.join(tempDir(), 'out.bin');
+    let fd = openSync(file, 'w');
+    await writeStreamToFd(chunked(data), fd, 'ImageGet');
+    closeSync(fd);
+    expect(readFileSync(file).equals(data)).toBe(true);
+
+    const failing = new Readable({
+      read() {
+        this.push(Buffer.alloc(1000));
+        this.destroy(new Error('socket hang up'));
+      },
+    });
+    fd = openSync(file, 'w');
+    const err = await writeStreamToFd(failing, fd, 'ImageGet').catch((e: unknown) => e);
+    closeSync(fd);
+    expect(err).toMatchObject({ code: 'STREAM_FAILED', operationId: 'ImageGet' });
+    expect((err as Error).cause).toMatchObject({ message: 'socket hang up' });
+
+    fd = openSync(file, 'r'); // not writable: EBADF
+    const source = chunked(data);
+    const writeErr = await writeStreamToFd(source, fd, 'ImageGet').catch((e: unknown) => e);
+    closeSync(fd);
+    expect(writeErr).toMatchObject({ code: 'EBADF', syscall: 'write' });
+    expect(source.destroyed).toBe(true);
   });
 });
