@@ -26,7 +26,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { byteSource, prng, writeBytes } from './seeded.mjs';
+import { byteSource, writeBytes, writeTree } from './seeded.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const DIST = process.env.DOCKHAND_DIST ?? join(BENCH, '..', 'dist', 'esm');
@@ -102,16 +102,7 @@ function makeData() {
   const folder = join(ROOT, 'folder');
   if (!existsSync(join(ROOT, 'folder.done'))) {
     rmSync(folder, { recursive: true, force: true });
-    const rand = prng(42);
-    const cipher = byteSource('folder');
-    for (let d = 0; d < 50; d++) mkdirSync(join(folder, `dir-${String(d).padStart(2, '0')}`), { recursive: true });
-    for (let i = 0; i < 5000; i++) {
-      const size = 100 + Math.floor(rand() * (8 * 1024 - 100));
-      writeFileSync(join(folder, `dir-${String(i % 50).padStart(2, '0')}`, `file-${String(i).padStart(4, '0')}.bin`), cipher.update(Buffer.alloc(size)));
-    }
-    mkdirSync(join(folder, 'large'));
-    for (let i = 0; i < 20; i++) writeBytes(join(folder, 'large', `blob-${String(i).padStart(2, '0')}.bin`), cipher, 10 * 1024 * 1024);
-    writeFileSync(join(folder, 'Dockerfile'), DOCKERFILE);
+    writeTree(folder, { seed: 42, key: 'folder', small: 5000, large: 20, largeSize: 10 * 1024 * 1024, dockerfile: DOCKERFILE });
     writeFileSync(join(ROOT, 'folder.done'), '');
   }
   out.folder = folder;

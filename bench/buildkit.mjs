@@ -30,7 +30,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { byteSource, prng, writeBytes } from './seeded.mjs';
+import { writeTree } from './seeded.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const DIST = process.env.DOCKHAND_DIST ?? join(BENCH, '..', 'dist', 'esm');
@@ -80,16 +80,7 @@ function makeData() {
   const folder = join(ROOT, 'context');
   if (!existsSync(join(ROOT, 'context.done'))) {
     rmSync(folder, { recursive: true, force: true });
-    const rand = prng(7);
-    const cipher = byteSource('buildkit');
-    for (let d = 0; d < 50; d++) mkdirSync(join(folder, `dir-${String(d).padStart(2, '0')}`), { recursive: true });
-    for (let i = 0; i < 4980; i++) {
-      const size = 100 + Math.floor(rand() * (8 * 1024 - 100));
-      writeFileSync(join(folder, `dir-${String(i % 50).padStart(2, '0')}`, `file-${String(i).padStart(4, '0')}.bin`), cipher.update(Buffer.alloc(size)));
-    }
-    mkdirSync(join(folder, 'large'));
-    for (let i = 0; i < 20; i++) writeBytes(join(folder, 'large', `blob-${String(i).padStart(2, '0')}.bin`), cipher, 9 * 1024 * 1024);
-    writeFileSync(join(folder, 'Dockerfile'), DOCKERFILE);
+    writeTree(folder, { seed: 7, key: 'buildkit', small: 4980, large: 20, largeSize: 9 * 1024 * 1024, dockerfile: DOCKERFILE });
     writeFileSync(join(ROOT, 'context.done'), '');
   }
   return folder;

@@ -4,7 +4,8 @@
  * gives the same bytes and sizes on every machine and run.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Deterministic bytes: AES-256-CTR of zeros under a key made from `seed`; `.update(zeros)` gives the next bytes. */
 export function byteSource(seed) {
@@ -37,4 +38,21 @@ export function writeBytes(file, cipher, size) {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Fills `folder` with the benches' seeded tree: `small` files of 0.1–8 KB in 50 folders
+ * (`dir-NN/file-NNNN.bin`), `large` files of `largeSize` bytes in `large/`, and a Dockerfile.
+ */
+export function writeTree(folder, { seed, key, small, large, largeSize, dockerfile }) {
+  const rand = prng(seed);
+  const cipher = byteSource(key);
+  for (let d = 0; d < 50; d++) mkdirSync(join(folder, `dir-${String(d).padStart(2, '0')}`), { recursive: true });
+  for (let i = 0; i < small; i++) {
+    const size = 100 + Math.floor(rand() * (8 * 1024 - 100));
+    writeFileSync(join(folder, `dir-${String(i % 50).padStart(2, '0')}`, `file-${String(i).padStart(4, '0')}.bin`), cipher.update(Buffer.alloc(size)));
+  }
+  mkdirSync(join(folder, 'large'));
+  for (let i = 0; i < large; i++) writeBytes(join(folder, 'large', `blob-${String(i).padStart(2, '0')}.bin`), cipher, largeSize);
+  writeFileSync(join(folder, 'Dockerfile'), dockerfile);
 }
