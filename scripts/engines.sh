@@ -301,6 +301,9 @@ network_config_dir = "$STATE_DIR/networks"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$RUN_DIR/events.log"
+# Podman rotates this file at 1 MB by default, and a rotation ends every followed events stream
+# (GET /events): a long test run crosses that. 256 MB is hundreds of full runs.
+events_logfile_max_size = "256m"
 runtime = "runc"
 tmp_dir = "$RUN_DIR/libpod"
 static_dir = "$STATE_DIR/storage/libpod"
