@@ -432,7 +432,8 @@ describe('large files through the data listener', () => {
     const source = chunked(data);
     const writeErr = await writeStreamToFd(source, fd, 'ImageGet').catch((e: unknown) => e);
     closeSync(fd);
-    expect(writeErr).toMatchObject({ code: 'EBADF', syscall: 'write' });
+    // the runtime's own system error, as it is (Node says write, Bun writev; Deno names no syscall)
+    expect(writeErr).toMatchObject({ code: 'EBADF' });
     expect(source.destroyed).toBe(true);
   });
 });
