@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Docker } from '../../src/index.js';
 import { Created, ENGINE, ENGINE_HOST } from '../support/engine.js';
+import { describeTree } from '../support/tree.js';
 
 const docker = new Docker();
 const created = new Created(docker);
@@ -86,30 +87,6 @@ async function seededFolder(root: string): Promise<void> {
   await fsp.utimes(root, when, when);
 }
 
-/** Relative path -> type, mode, size, sha256 or link target, mtime; hard links named. */
-async function describeTree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const inodes = new Map<number, string>();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await fsp.readdir(dir)).sort()) {
-      const abs = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = await fsp.lstat(abs);
-      if (st.isSymbolicLink()) out[r] = `symlink -> ${await fsp.readlink(abs)}`;
-      else if (st.isDirectory()) {
-        out[r] = `dir ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)}`;
-        await walk(abs, r);
-      } else {
-        const first = inodes.get(st.ino);
-        if (first === undefined) inodes.set(st.ino, r);
-        const hash = createHash('sha256').update(await fsp.readFile(abs)).digest('hex');
-        out[r] = `file ${(st.mode & 0o7777).toString(8)} ${st.size} ${hash} ${Math.floor(st.mtimeMs / 1000)}${first ? ` (link of ${first})` : ''}`;
-      }
-    }
-  };
-  await walk(root, '');
-  return out;
-}
 
 describe.runIf(CLI)('copyTo / copyFrom against docker cp', () => {
   it('the same folder in and out: same files, contents, modes, mtimes, symlinks and hard links', { timeout: 180_000 }, async () => {

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DockerError } from '../../src/index.js';
 import { BLOCK, MAX_EXTENDED_HEADER, TarParser, headerLength, writeHeader, type HeaderInput, type TarHeader } from '../../src/streams/tar-format.js';
 import { extractTar, packPath, packStream, walkTree, writeStreamToFd } from '../../src/streams/tar.js';
+import { describeTree } from '../support/tree.js';
 
 const temps: string[] = [];
 afterAll(() => {
@@ -70,30 +71,6 @@ async function packDir(root: string): Promise<Buffer> {
   return bytes;
 }
 
-/** Relative path -> type, mode, size, hash or link target, mtime (seconds), and link groups. */
-async function describeTree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const inodes = new Map<number, string>();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await fsp.readdir(dir)).sort()) {
-      const abs = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = await fsp.lstat(abs);
-      if (st.isSymbolicLink()) out[r] = `symlink -> ${await fsp.readlink(abs)}`;
-      else if (st.isDirectory()) {
-        out[r] = `dir ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs / 1000)}`;
-        await walk(abs, r);
-      } else {
-        const same = inodes.get(st.ino);
-        if (same === undefined) inodes.set(st.ino, r);
-        const hash = createHash('sha256').update(await fsp.readFile(abs)).digest('hex').slice(0, 16);
-        out[r] = `file ${(st.mode & 0o7777).toString(8)} ${st.size} ${hash} ${Math.floor(st.mtimeMs / 1000)}${same ? ` = ${same}` : ''}`;
-      }
-    }
-  };
-  await walk(root, '');
-  return out;
-}
 
 const WHEN = new Date('2022-05-06T07:08:09Z');
 const LONG_DIR = `${'deep-folder-name/'.repeat(8)}end`; // 139 bytes
