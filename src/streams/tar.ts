@@ -465,6 +465,11 @@ export class FileWriter {
   }
 }
 
+/** Why a source closed without its end: its own error, else a premature close. */
+function closedEarly(source: Readable): unknown {
+  return source.errored ?? Object.assign(new Error('the stream was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
 /** Most bytes of a streamed answer held in memory, unwritten, before the answer is paused. */
 const SAVE_QUEUE_MAX = 4 * 1024 * 1024;
 
@@ -507,9 +512,12 @@ export function writeStreamToFd(source: Readable, fd: number, operationId: strin
       writer.until(0).then(() => finish(), finish);
     };
     const onClose = (): void => {
-      if (!source.readableEnded) failed(source.errored ?? Object.assign(new Error('the stream was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      if (!source.readableEnded) failed(closedEarly(source));
     };
     source.on('error', failed);
+    // A source that ended or closed before this call fires none of the events below again.
+    if (source.readableEnded) return onEnd();
+    if (source.destroyed) return failed(closedEarly(source));
     source.on('data', onData);
     source.on('end', onEnd);
     source.on('close', onClose);
@@ -823,11 +831,11 @@ function feedParser(source: Readable, parser: TarParser, extractor: Extractor): 
       if (!waiting) finish();
     };
     const onClose = (): void => {
-      if (!ended) finish(source.errored ?? Object.assign(new Error('the stream was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      if (!ended) finish(closedEarly(source));
     };
     source.on('error', finish);
     if (source.readableEnded) return finish();
-    if (source.destroyed) return finish(source.errored ?? Object.assign(new Error('the stream was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (source.destroyed) return finish(closedEarly(source));
     source.on('data', onData);
     source.on('end', onEnd);
     source.on('close', onClose);

@@ -413,4 +413,20 @@ describe('large files through the data listener', () => {
     expect(writeErr).toMatchObject({ code: 'EBADF' });
     expect(source.destroyed).toBe(true);
   });
+  it('writeStreamToFd with a source that already ended or closed settles at once (never waits for events already fired)', async () => {
+    const file = path.join(tempDir(), 'early.bin');
+    const ended = Readable.from([Buffer.from('x')]);
+    for await (const chunk of ended) void chunk;
+    const destroyed = new Readable({ read() {} });
+    destroyed.destroy();
+    for (const [source, outcome] of [[ended, 'resolved'], [destroyed, 'STREAM_FAILED']] as const) {
+      const fd = openSync(file, 'w');
+      const result = await Promise.race([
+        writeStreamToFd(source, fd, 'ImageGet').then(() => 'resolved', (e: { code?: string }) => e.code),
+        new Promise((r) => setTimeout(() => r('hung'), 2000)),
+      ]);
+      closeSync(fd);
+      expect(result).toBe(outcome);
+    }
+  });
 });
