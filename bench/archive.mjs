@@ -21,11 +21,12 @@
  * (DOCKER_HOST or /var/run/docker.sock) with dockhand-test/busybox:latest.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median, reportChild, timed as timedIn } from './measure.mjs';
 import { byteSource, writeBytes, writeTree } from './seeded.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -39,41 +40,34 @@ if (process.argv[2] === '--child') {
   const [op, ...args] = process.argv.slice(3);
   const { Docker } = await import(pathToFileURL(join(DIST, 'index.js')).href);
   const docker = new Docker();
-  const rss0 = process.memoryUsage().rss;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  switch (op) {
-    case 'copyTo':
-      await docker.containers.copyTo(args[0], args[1], args[2]);
-      break;
-    case 'copyFrom':
-      await docker.containers.copyFrom(args[0], args[1], args[2]);
-      break;
-    case 'build':
-      await docker.images.build(args[0], { tags: args[1], labels: { [LABEL]: 'true' } });
-      break;
-    case 'save':
-      await docker.images.save(args[0], args[1]);
-      break;
-    case 'load':
-      await docker.images.load({ file: args[0] });
-      break;
-    case 'saveStream':
-      // the stream way, for comparison: images.get piped to a file stream
-      await pipeline(await docker.images.get(args[0]), createWriteStream(args[1]));
-      break;
-    case 'loadStream':
-      await docker.images.load(createReadStream(args[0]));
-      break;
-    default:
-      throw new Error(`unknown op ${op}`);
-  }
-  const wall = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  await docker.close();
-  const maxRss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(`${JSON.stringify({ wall, cpu: (cpu.user + cpu.system) / 1000, rssGrowth: maxRss - rss0 })}\n`);
-  process.exit(0);
+  await reportChild(docker, async () => {
+    switch (op) {
+      case 'copyTo':
+        await docker.containers.copyTo(args[0], args[1], args[2]);
+        break;
+      case 'copyFrom':
+        await docker.containers.copyFrom(args[0], args[1], args[2]);
+        break;
+      case 'build':
+        await docker.images.build(args[0], { tags: args[1], labels: { [LABEL]: 'true' } });
+        break;
+      case 'save':
+        await docker.images.save(args[0], args[1]);
+        break;
+      case 'load':
+        await docker.images.load({ file: args[0] });
+        break;
+      case 'saveStream':
+        // the stream way, for comparison: images.get piped to a file stream
+        await pipeline(await docker.images.get(args[0]), createWriteStream(args[1]));
+        break;
+      case 'loadStream':
+        await docker.images.load(createReadStream(args[0]));
+        break;
+      default:
+        throw new Error(`unknown op ${op}`);
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,24 +114,10 @@ function makeData() {
 
 const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 }).trim();
 
-/** Runs a command under /usr/bin/time; returns wall ms, CPU ms (user+sys), max RSS bytes, and the child's JSON line if any. */
-function timed(cmd, args, env = {}) {
-  const timeFile = join(ROOT, `time-${process.pid}.txt`);
-  const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  const [e, u, s, m] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
-  const line = r.stdout.trim().split('\n').at(-1);
-  let child;
-  if (line?.startsWith('{')) child = JSON.parse(line);
-  return { wall: e * 1000, cpu: (u + s) * 1000, maxRss: m * 1024, child };
-}
+/** A command under /usr/bin/time (bench/measure.mjs), its report kept in ROOT. */
+const timed = (cmd, args, env = {}) => timedIn(ROOT, cmd, args, env);
 const node = (...args) => timed(process.execPath, [fileURLToPath(import.meta.url), '--child', ...args]);
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const data = makeData();
 const tmp = join(ROOT, `work-${process.pid}`);

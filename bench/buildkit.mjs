@@ -26,10 +26,11 @@
  * (DOCKER_HOST or /var/run/docker.sock, API 1.39+) and dockhand-test/busybox:latest.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median, reportChild, timed as timedIn } from './measure.mjs';
 import { writeTree } from './seeded.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -45,16 +46,9 @@ if (process.argv[2] === '--child') {
   const [dir, tag] = process.argv.slice(3);
   const { Docker } = await import(pathToFileURL(join(DIST, 'index.js')).href);
   const docker = new Docker();
-  const rss0 = process.memoryUsage().rss;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await docker.images.build(dir, { builder: 'buildkit', tags: tag, noCache: true, labels: { [LABEL]: 'true' } });
-  const wall = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  await docker.close();
-  const maxRss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(`${JSON.stringify({ wall, cpu: (cpu.user + cpu.system) / 1000, rssGrowth: maxRss - rss0 })}\n`);
-  process.exit(0);
+  await reportChild(docker, async () => {
+    await docker.images.build(dir, { builder: 'buildkit', tags: tag, noCache: true, labels: { [LABEL]: 'true' } });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -86,20 +80,8 @@ function makeData() {
   return folder;
 }
 
-/** Runs a command under /usr/bin/time; returns wall ms, CPU ms (user+sys), max RSS bytes, and the child's JSON line if any. */
-function timed(cmd, args, env = {}) {
-  const timeFile = join(ROOT, `time-${process.pid}.txt`);
-  const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %U %S %M', cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  const [e, u, s, m] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
-  const line = r.stdout.trim().split('\n').at(-1);
-  return { wall: e * 1000, cpu: (u + s) * 1000, maxRss: m * 1024, child: line?.startsWith('{') ? JSON.parse(line) : undefined };
-}
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+/** A command under /usr/bin/time (bench/measure.mjs), its report kept in ROOT. */
+const timed = (cmd, args, env = {}) => timedIn(ROOT, cmd, args, env);
 const data = makeData();
 const tag = `dockhand-bench/buildkit:${process.pid}`;
 const copies = join(ROOT, `copies-${process.pid}`);
