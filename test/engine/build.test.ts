@@ -1,12 +1,12 @@
-import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import * as tarStream from 'tar-stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Docker, NotFoundError } from '../../src/index.js';
 import type { BuildMessage } from '../../src/operations/build.js';
 import { StreamError } from '../../src/streams/demux.js';
 import { Created, ENGINE, TEST_IMAGE, TEST_LABEL, labels, uniqueName, waitUntil } from '../support/engine.js';
+import { readContainerFile, writeFiles, type FileSpec } from '../support/files.js';
 
 const docker = new Docker();
 const created = new Created(docker);
@@ -18,15 +18,10 @@ afterAll(async () => {
   await docker.close();
 });
 
-async function contextDir(files: Record<string, string | { link: string }>): Promise<string> {
+async function contextDir(files: Record<string, FileSpec>): Promise<string> {
   const root = mkdtempSync(path.join(tmpdir(), 'dockhand-build-'));
   temps.push(root);
-  for (const [name, content] of Object.entries(files)) {
-    const abs = path.join(root, name);
-    await fsp.mkdir(path.dirname(abs), { recursive: true });
-    if (typeof content === 'string') await fsp.writeFile(abs, content);
-    else await fsp.symlink(content.link, abs);
-  }
+  await writeFiles(root, files);
   return root;
 }
 
@@ -38,13 +33,8 @@ async function contextDir(files: Record<string, string | { link: string }>): Pro
 const tagName = (what: string) => created.image(`dockhand-test/built:${uniqueName(what).slice('dockhand-test-'.length)}`);
 
 /** The content of one file of a container, through getArchive. */
-async function readFile(id: string, file: string): Promise<string> {
-  const { stream } = await docker.containers.getArchive(id, file);
-  const extract = tarStream.extract();
-  stream.pipe(extract as unknown as NodeJS.WritableStream);
-  let text = '';
-  for await (const e of extract) for await (const c of e) text += (c as Buffer).toString();
-  return text;
+function readFile(id: string, file: string): Promise<string> {
+  return readContainerFile(docker, id, file);
 }
 
 /** A created (not started) container of an image: its files can be read and stat'ed. */

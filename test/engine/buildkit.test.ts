@@ -15,6 +15,7 @@ import { Docker, DockerError, NotFoundError } from '../../src/index.js';
 import type { BuildkitBuildOptions, BuildkitEvent } from '../../src/buildkit/types.js';
 import { StreamError } from '../../src/streams/demux.js';
 import { apiAtLeast, Created, ENGINE, ENGINE_HOST, RecordingTransport, TEST_IMAGE, TEST_LABEL, labels, uniqueName } from '../support/engine.js';
+import { readContainerFile, writeFiles, type FileSpec } from '../support/files.js';
 
 const run = promisify(execFile);
 const docker = new Docker();
@@ -29,23 +30,10 @@ afterAll(async () => {
   await docker.close();
 });
 
-type Spec = string | Buffer | { link: string } | { hardlink: string } | { dir: true } | { mode: number; content: string };
-
-async function contextDir(files: Record<string, Spec>): Promise<string> {
+async function contextDir(files: Record<string, FileSpec>): Promise<string> {
   const root = mkdtempSync(path.join(tmpdir(), 'dockhand-bk-'));
   temps.push(root);
-  for (const [name, spec] of Object.entries(files)) {
-    const abs = path.join(root, name);
-    await fsp.mkdir(path.dirname(abs), { recursive: true });
-    if (typeof spec === 'string' || Buffer.isBuffer(spec)) await fsp.writeFile(abs, spec);
-    else if ('link' in spec) await fsp.symlink(spec.link, abs);
-    else if ('hardlink' in spec) await fsp.link(path.join(root, spec.hardlink), abs);
-    else if ('dir' in spec) await fsp.mkdir(abs, { recursive: true });
-    else {
-      await fsp.writeFile(abs, spec.content);
-      await fsp.chmod(abs, spec.mode);
-    }
-  }
+  await writeFiles(root, files);
   return root;
 }
 
@@ -56,13 +44,7 @@ function bk(root: string, options: Omit<BuildkitBuildOptions, 'builder'> = {}) {
 }
 
 async function readFile(image: string, file: string): Promise<string> {
-  const id = await created.createContainer({ Image: image, Cmd: ['true'] });
-  const { stream } = await docker.containers.getArchive(id, file);
-  const extract = tarStream.extract();
-  stream.pipe(extract as unknown as NodeJS.WritableStream);
-  let text = '';
-  for await (const e of extract) for await (const c of e) text += (c as Buffer).toString();
-  return text;
+  return readContainerFile(docker, await created.createContainer({ Image: image, Cmd: ['true'] }), file);
 }
 
 describe.skipIf(!HAS_BUILDKIT)('BuildKit builds', () => {
@@ -252,7 +234,7 @@ describe.skipIf(!HAS_BUILDKIT)('BuildKit builds', () => {
   });
 
   it('the context sent matches the docker CLI 20.10 (BuildKit): names, modes, sizes, links, empty dirs, .dockerignore with ** and !', async () => {
-    const files: Record<string, Spec> = {
+    const files: Record<string, FileSpec> = {
       Dockerfile: `FROM ${TEST_IMAGE}\nCOPY . /ctx/\nRUN cd /ctx && find . | LC_ALL=C sort | while read -r f; do stat -c '%n|%a|%s|%u|%g|%F|%h' "$f"; if [ -L "$f" ]; then readlink "$f"; fi; done > /listing\nLABEL ${TEST_LABEL}=true\n`,
       '.dockerignore': ['**/*.log', '!keep/**/*.log', 'build', '!build/wanted.txt', 'secret*', '**/node_modules'].join('\n'),
       'plain.txt': 'plain\n',
@@ -262,9 +244,9 @@ describe.skipIf(!HAS_BUILDKIT)('BuildKit builds', () => {
       'with,comma.txt': 'comma\n',
       'non-ascii-é-ü.txt': 'latin\n',
       'astral-😀.txt': 'emoji\n',
-      'empty-dir': { dir: true },
+      'empty-dir': null,
       'nested/a/b/c.txt': 'deep\n',
-      'nested/empty': { dir: true },
+      'nested/empty': null,
       'link-to-plain': { link: 'plain.txt' },
       'dangling': { link: 'does/not/exist' },
       'outside-link': { link: '../../etc/passwd' },

@@ -8,6 +8,7 @@ import { ValidationError } from '../../src/index.js';
 import { BUILD_OPTIONS, build, createContextStream, isRemoteContext } from '../../src/operations/build.js';
 import { fakeContext } from '../support/fake-context.js';
 import { OPERATIONS } from '../../src/generated/operations.js';
+import { writeFiles, type FileSpec } from '../support/files.js';
 
 const MTIME = new Date('2020-02-02T02:02:02Z');
 const temps: string[] = [];
@@ -15,24 +16,11 @@ afterAll(() => {
   for (const t of temps) rmSync(t, { recursive: true, force: true });
 });
 
-/** A temp folder with the given files (string: content; { link }: symlink; null: empty folder). */
-async function tree(files: Record<string, string | { link: string } | { data: string; mode: number } | null>): Promise<string> {
+/** A temp folder with the given files (test/support/files.ts), then fixed modes and times. */
+async function tree(files: Record<string, FileSpec>): Promise<string> {
   const root = mkdtempSync(path.join(tmpdir(), 'dockhand-ctx-'));
   temps.push(root);
-  for (const [name, spec] of Object.entries(files)) {
-    const abs = path.join(root, name);
-    if (spec === null) {
-      await fsp.mkdir(abs, { recursive: true });
-      continue;
-    }
-    await fsp.mkdir(path.dirname(abs), { recursive: true });
-    if (typeof spec === 'object' && 'link' in spec) {
-      await fsp.symlink(spec.link, abs);
-      continue;
-    }
-    await fsp.writeFile(abs, typeof spec === 'string' ? spec : spec.data);
-    await fsp.chmod(abs, typeof spec === 'string' ? 0o644 : spec.mode);
-  }
+  await writeFiles(root, files);
   // fixed modes and times on every folder and file (not symlinks), deepest first
   const all: string[] = [];
   const walk = async (dir: string): Promise<void> => {
@@ -85,7 +73,7 @@ describe('createContextStream', () => {
     const root = await tree({
       Dockerfile: 'FROM scratch\n',
       '.dockerignore': '# comment\n*.log\nnode_modules\n**/secret*\n!keep.log\nDockerfile\n.dockerignore\n',
-      'app/main.js': { data: 'main', mode: 0o755 },
+      'app/main.js': { content: 'main', mode: 0o755 },
       'app/lib/util.js': 'util',
       'app/lib/secret.key': 'k',
       'secret.txt': 's',

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CHUNK, compareBytes, followLinks, metadataList, GO_DIR, GO_SYMLINK, PathFilter, serveDiffCopy, walkSource, type IgnoreFactory, type SyncSource } from '../../src/buildkit/filesync.js';
 import type { GrpcCall } from '../../src/buildkit/grpc.js';
 import { decodePacket, encodePacket, PACKET_DATA, PACKET_FIN, PACKET_REQ, PACKET_STAT, type Packet } from '../../src/buildkit/proto.js';
+import { writeFiles, type FileSpec } from '../support/files.js';
 
 const temps: string[] = [];
 afterAll(() => {
@@ -16,17 +17,10 @@ async function factory(): Promise<IgnoreFactory> {
   return m.default ?? m;
 }
 
-async function tree(files: Record<string, string | Buffer | { link: string } | { hardlink: string } | null>): Promise<string> {
+async function tree(files: Record<string, FileSpec>): Promise<string> {
   const root = mkdtempSync(path.join(tmpdir(), 'dockhand-fsync-'));
   temps.push(root);
-  for (const [name, c] of Object.entries(files)) {
-    const abs = path.join(root, name);
-    await fsp.mkdir(path.dirname(abs), { recursive: true });
-    if (c === null) await fsp.mkdir(abs, { recursive: true });
-    else if (typeof c === 'string' || Buffer.isBuffer(c)) await fsp.writeFile(abs, c);
-    else if ('link' in c) await fsp.symlink(c.link, abs);
-    else await fsp.link(path.join(root, c.hardlink), abs);
-  }
+  await writeFiles(root, files);
   return root;
 }
 
