@@ -37,6 +37,12 @@ export interface ConvergeOptions {
    * (`reason: 'failing'`). Default 3; 1 when the restart policy is `none` (nothing replaces them).
    */
   maxFailures?: number;
+  /**
+   * Milliseconds every desired task must keep running before `converge` resolves, as the docker
+   * CLI waits for a service to stabilize: a task that starts and fails at once is briefly
+   * `running`. Default 5000; 0 resolves at the first look where all run.
+   */
+  stableFor?: number;
 }
 
 /** A task that did not run, as a ServiceConvergeError lists it. */
@@ -77,6 +83,7 @@ export class ServiceConvergeError extends DockerError {
 }
 
 const DEFAULT_TIMEOUT = 120_000;
+const DEFAULT_STABLE_FOR = 5000;
 const DEFAULT_INTERVAL = 500;
 const DEFAULT_MAX_FAILURES = 3;
 const FAILED_STATES = new Set(['failed', 'rejected']);
@@ -217,6 +224,9 @@ export async function convergeService(ctx: OperationContext, id: string, options
   const interval = options.interval ?? DEFAULT_INTERVAL;
   if (!(timeout > 0)) throw new ValidationError(`services.converge: timeout must be a positive number of milliseconds`, { parameter: 'timeout' });
   if (!(interval > 0)) throw new ValidationError(`services.converge: interval must be a positive number of milliseconds`, { parameter: 'interval' });
+  const stableFor = options.stableFor ?? DEFAULT_STABLE_FOR;
+  if (!(stableFor >= 0)) throw new ValidationError(`services.converge: stableFor must be a number of milliseconds >= 0`, { parameter: 'stableFor' });
+  let doneSince: number | undefined;
   const outer = options.signal;
   if (outer?.aborted) throw new AbortError('services.converge was aborted', { operationId: 'services.converge', cause: outer.reason });
   const deadline = Date.now() + timeout;
@@ -250,7 +260,8 @@ export async function convergeService(ctx: OperationContext, id: string, options
         lastKey = key;
         options.onProgress?.(last);
       }
-      if (snapshot.done) return last;
+      if (!snapshot.done) doneSince = undefined;
+      else if ((doneSince ??= Date.now()) + stableFor <= Date.now()) return last;
       const limit = options.maxFailures ?? (snapshot.restartNone ? 1 : DEFAULT_MAX_FAILURES);
       const updatePaused = last.updateState === 'paused' || last.updateState === 'rollback_paused';
       if (snapshot.failedTasks.length >= limit || updatePaused) {

@@ -79,7 +79,7 @@ describe('services.converge', () => {
       NodeList: () => nodes,
       TaskList: () => (round++ === 0 ? [task('a', 'running', 1), task('old', 'running', 2, {}), task('b', 'pending', 2)].map((t) => (t.ID === 'old' ? { ...t, Spec: { ContainerSpec: { Image: 'older' } } } : t)) : [task('a', 'running', 1), task('b', 'running', 2)]),
     });
-    const done = await convergeService(ctx, 's', { interval: 5, onProgress: (p) => progress.push(`${p.running}/${p.desired}`) });
+    const done = await convergeService(ctx, 's', { interval: 5, stableFor: 20, onProgress: (p) => progress.push(`${p.running}/${p.desired}`) });
     expect(done).toMatchObject({ running: 2, desired: 2, version: 3 });
     expect(progress).toEqual(['1/2', '2/2']);
   });
