@@ -19,6 +19,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchContainerSpec, createBodyOf } from './create-body.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
@@ -189,27 +190,11 @@ if (childId) {
   if (!image) throw new Error('profile: needs the image dockhand-test/busybox:latest (npm run engine up)');
   const name = `dockhand-profile-${process.pid}`;
   const label = `dockhand.profile=${process.pid}`;
-  // the same container as run.mjs's (some of everything), so that its inspect is a realistic body
-  const created = await engine('POST', `/v${version}/containers/create?name=${name}`, {
-    Image: image,
-    Cmd: ['true'],
-    Env: ['A=1', 'B=2'],
-    Labels: { 'dockhand.test': 'true', 'dockhand.profile': String(process.pid) },
-    ExposedPorts: { '80/tcp': {} },
-    Healthcheck: { Test: ['CMD', 'true'], Interval: 5_000_000_000 },
-    HostConfig: {
-      Memory: 64 * 1024 * 1024,
-      RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
-      Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
-      Mounts: [{ Type: 'tmpfs', Target: '/tmpfs' }],
-      PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
-      Dns: ['1.1.1.1'],
-      CapAdd: ['NET_ADMIN'],
-    },
-  });
+  // the same container as run.mjs's (bench/create-body.mjs), so that its inspect is a realistic body
+  const created = await engine('POST', `/v${version}/containers/create?name=${name}`, benchContainerSpec(image, { 'dockhand.profile': String(process.pid) }));
   if (created.status !== 201) throw new Error(`profile: create failed: ${JSON.stringify(created.json)}`);
   const c = (await engine('GET', `/v${version}/containers/${created.json.Id}/json`)).json;
-  const body = { ...c.Config, HostConfig: c.HostConfig, NetworkingConfig: { EndpointsConfig: c.NetworkSettings.Networks } };
+  const body = createBodyOf(c);
   const dir = mkdtempSync(join(os.tmpdir(), 'dockhand-prof-'));
   try {
     const args = ['--cpu-prof', '--cpu-prof-dir', dir, fileURLToPath(import.meta.url), `--child=${created.json.Id}`, ...process.argv.slice(2)];

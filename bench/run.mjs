@@ -22,6 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { benchContainerSpec, createBodyOf } from './create-body.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH);
@@ -220,24 +221,8 @@ class Target {
       return true;
     }
     const name = `dockhand-bench-${process.pid}-${Date.now().toString(36)}`;
-    // Some of everything, so that its inspect makes a realistic ContainerCreate body (see createBody).
-    const r = await engine('POST', `${this.v}/containers/create?name=${name}`, {
-      Image: this.image,
-      Cmd: ['true'],
-      Env: ['A=1', 'B=2'],
-      Labels: { 'dockhand.test': 'true', 'dockhand.bench': 'true' },
-      ExposedPorts: { '80/tcp': {} },
-      Healthcheck: { Test: ['CMD', 'true'], Interval: 5_000_000_000 },
-      HostConfig: {
-        Memory: 64 * 1024 * 1024,
-        RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
-        Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
-        Mounts: [{ Type: 'tmpfs', Target: '/tmpfs' }],
-        PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
-        Dns: ['1.1.1.1'],
-        CapAdd: ['NET_ADMIN'],
-      },
-    });
+    // Some of everything (bench/create-body.mjs), so that its inspect makes a realistic ContainerCreate body.
+    const r = await engine('POST', `${this.v}/containers/create?name=${name}`, benchContainerSpec(this.image, { 'dockhand.bench': 'true' }));
     if (r.status !== 201) throw new Error(`creating the bench container from ${this.image} failed: ${r.status} ${JSON.stringify(r.json)}`);
     this.id = r.json.Id;
     this.name = name;
@@ -377,8 +362,7 @@ async function makeClients(version) {
 async function createBody(target, version) {
   const r = await engine('GET', `/v${version}/containers/${target.id}/json`);
   if (r.status !== 200) throw new Error(`inspecting the bench container: ${r.status}`);
-  const c = r.json;
-  return { ...c.Config, HostConfig: c.HostConfig, NetworkingConfig: { EndpointsConfig: c.NetworkSettings.Networks } };
+  return createBodyOf(r.json);
 }
 
 /**
