@@ -9,17 +9,20 @@ import type { CallOptions } from './types.js';
 /** The abort reason of dockhand's own timers: turned into `AbortError { timedOut: true }`. */
 export const TIMEOUT = Symbol('dockhand.timeout');
 
-/** The reason an idle stream is ended with (no byte for `idleTimeout` ms). */
-export class IdleTimeout extends Error {
-  readonly code = 'IDLE_TIMEOUT';
+/**
+ * What an idle stream is ended with (no byte for `idleTimeout` ms): an AbortError with code
+ * TIMEOUT, also where no operation is known to name it (a transport's own idle watch on a raw
+ * `docker.api.*` stream); where one is, abortError names it.
+ */
+export class IdleTimeout extends AbortError {
   constructor(readonly ms: number) {
-    super(`no data from the engine for ${ms} ms`);
+    super(`timed out: no data from the engine for ${ms} ms`, { timedOut: true });
   }
 }
 
 export function abortError(operationId: string, reason: unknown, cause?: unknown): AbortError {
   if (reason === TIMEOUT) return new AbortError(`${operationId}: timed out`, { operationId, timedOut: true, cause });
-  if (reason instanceof IdleTimeout) return new AbortError(`${operationId}: timed out: ${reason.message}`, { operationId, timedOut: true, cause: reason });
+  if (reason instanceof IdleTimeout) return new AbortError(`${operationId}: ${reason.message}`, { operationId, timedOut: true, cause: reason });
   return new AbortError(`${operationId}: aborted`, { operationId, cause: cause ?? reason });
 }
 

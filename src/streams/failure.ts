@@ -19,8 +19,8 @@ function whatHappened(err: unknown): string {
 }
 
 export function streamFailure(err: unknown, operationId: string, signal: AbortSignal | undefined): Error {
-  if (err instanceof AbortError) return err;
   if (err instanceof IdleTimeout) return abortError(operationId, err);
+  if (err instanceof AbortError) return err;
   if ((err as { code?: unknown })?.code === 'UND_ERR_BODY_TIMEOUT') return new AbortError(`${operationId}: timed out: no data from the engine for idleTimeout ms`, { operationId, timedOut: true, cause: err });
   if (signal?.aborted && !(err instanceof DockerError && err.code === 'STREAM_ERROR')) {
     return abortError(operationId, signal.reason, err);

@@ -144,7 +144,8 @@ describe('error codes', () => {
     for (const { file, text } of sources) {
       for (const line of text.split('\n')) {
         if (/Object\.assign\(new Error\(/.test(line)) continue;
-        for (const m of line.matchAll(/\bcode:\s*([^,}\n]*)/g)) {
+        // `code: 'X'` in details objects, and `code = 'X'` on a class field.
+        for (const m of line.matchAll(/\bcode(?::|\s*=(?!=))\s*([^,}\n;]*)/g)) {
           for (const lit of m[1]!.matchAll(/'([A-Z][A-Z0-9_]*)'/g)) found.set(lit[1]!, file);
         }
       }

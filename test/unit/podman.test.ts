@@ -258,3 +258,42 @@ describe('idleTimeout covers the wait for the response', () => {
     }
   });
 });
+
+describe('idleTimeout on a raw docker.api.* stream', () => {
+  // A followed log that sends its headers and one frame, then nothing: the stream the caller holds
+  // ends with dockhand's AbortError (code TIMEOUT), whichever transport watches for the silence.
+  for (const transport of ['node', 'undici'] as const) {
+    it(`ends with AbortError TIMEOUT, not an untyped error (${transport})`, async () => {
+      engine = await FakeEngine.start({
+        listen: 'unix',
+        handler: (req, reply) => {
+          if (req.path.includes('/logs')) {
+            reply.head(200, { 'Content-Type': 'application/vnd.docker.multiplexed-stream', 'Transfer-Encoding': 'chunked' });
+            const f = frame(1, 'one\n');
+            reply.write(`${f.length.toString(16)}\r\n`);
+            reply.write(f);
+            reply.write('\r\n');
+            return;
+          }
+          reply.json(404, { message: 'no' });
+        },
+      });
+      const docker = new Docker({ host: engine.host, transport });
+      try {
+        const started = Date.now();
+        const stream = await docker.api.ContainerLogs({ id: 'c1', follow: true, stdout: true }, { idleTimeout: 300 });
+        const chunks: Buffer[] = [];
+        const err = await (async () => {
+          for await (const chunk of stream) chunks.push(chunk as Buffer);
+        })().catch((e: unknown) => e);
+        expect(Buffer.concat(chunks).subarray(8).toString()).toBe('one\n');
+        expect(err).toBeInstanceOf(AbortError);
+        expect(err).toMatchObject({ code: 'TIMEOUT', timedOut: true });
+        expect((err as Error).message).toContain('no data from the engine for 300 ms');
+        expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      } finally {
+        await docker.close();
+      }
+    });
+  }
+});
