@@ -15,7 +15,7 @@ export interface TransportRequest {
    * counted apart from ordinary calls, so long-lived streams never starve them.
    */
   stream?: boolean;
-  /** Milliseconds without a byte after which the answer fails with an IdleTimeout error. */
+  /** Milliseconds without a byte after which the answer fails with AbortError (code TIMEOUT). */
   idleTimeout?: number;
 }
 
