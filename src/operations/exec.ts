@@ -1,7 +1,7 @@
 /** `containers.exec`: run a command in a running container and get its exit code and output. */
 import { promises as streams, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DockerError, ValidationError } from '../errors.js';
+import { AbortError, DockerError, ValidationError } from '../errors.js';
 import type { ContainerExecParams } from '../generated/api.js';
 import { abortError, deadline } from '../request/abort.js';
 import type { CallOptions, UploadBody } from '../request/types.js';
@@ -30,16 +30,51 @@ export interface ExecResult {
 const EXIT_GRACE_MS = 3000;
 
 /**
+ * The exit code dockerd records for an exec whose start or attach failed, also when it gave up on
+ * a connection that was cut (its write failed): it marks the exec ended with 126 while the
+ * command may still run. A command can exit with 126 itself (`sh` for a file it cannot run).
+ */
+const ENGINE_GAVE_UP = 126;
+
+function truncated(id: string): DockerError {
+  return new DockerError(`exec ${id}: the output ended but the command still runs (the connection was closed before the engine ended it, or the command closed its output)`, {
+    code: 'STREAM_TRUNCATED',
+    operationId: 'ExecStart',
+  });
+}
+
+/**
+ * Whether the exec's process is still in its container's process list (ContainerTop): an exec the
+ * engine reports ended with 126 whose process runs on was cut, not finished. Unknown (no pid, no
+ * PID column, the call fails) counts as not running: the engine's answer stands.
+ */
+async function stillRuns(ctx: OperationContext, info: { Pid?: number; ContainerID?: string }, options: CallOptions): Promise<boolean> {
+  if (!info.Pid || !info.ContainerID) return false;
+  try {
+    const top = await ctx.call('ContainerTop', { id: info.ContainerID }, options);
+    const column = top.Titles?.indexOf('PID') ?? -1;
+    return column >= 0 && (top.Processes ?? []).some((row) => row[column] === String(info.Pid));
+  } catch (err) {
+    if (err instanceof AbortError) throw err;
+    return false;
+  }
+}
+
+/**
  * The exit code of an exec whose output just ended. Polls ExecInspect (the engine may record the
  * code a moment after the output ends), at most EXIT_GRACE_MS; a process still running then means
- * the connection was cut: STREAM_TRUNCATED. The signal ends the wait with dockhand's AbortError.
+ * the connection was cut: STREAM_TRUNCATED, as is a 126 the engine recorded for a process that
+ * still runs. The signal ends the wait with dockhand's AbortError.
  */
 export async function execExitCode(ctx: OperationContext, id: string, options: CallOptions = {}): Promise<number> {
   const until = Date.now() + EXIT_GRACE_MS;
-  let info: { Running?: boolean; ExitCode?: number | null };
+  let info: { Running?: boolean; ExitCode?: number | null; Pid?: number; ContainerID?: string };
   for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
     info = (await ctx.call('ExecInspect', { id }, options)) as typeof info;
-    if (!info.Running && typeof info.ExitCode === 'number') return info.ExitCode;
+    if (!info.Running && typeof info.ExitCode === 'number') {
+      if (info.ExitCode === ENGINE_GAVE_UP && (await stillRuns(ctx, info, options))) throw truncated(id);
+      return info.ExitCode;
+    }
     if (Date.now() >= until) break;
     try {
       await sleep(delay, undefined, options.signal ? { signal: options.signal } : undefined);
@@ -47,12 +82,7 @@ export async function execExitCode(ctx: OperationContext, id: string, options: C
       throw abortError('ExecInspect', options.signal?.reason, err);
     }
   }
-  if (info.Running) {
-    throw new DockerError(`exec ${id}: the output ended but the command still runs (the connection was closed before the engine ended it, or the command closed its output)`, {
-      code: 'STREAM_TRUNCATED',
-      operationId: 'ExecStart',
-    });
-  }
+  if (info.Running) throw truncated(id);
   throw new DockerError(`exec ${id}: the engine reports no exit code for the finished command`, { code: 'BAD_RESPONSE', operationId: 'ExecInspect' });
 }
 

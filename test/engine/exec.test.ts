@@ -101,4 +101,11 @@ describe('exec', () => {
     expect(missing).toBeInstanceOf(NotFoundError);
     expect(missing).toMatchObject({ statusCode: 404, operationId: 'ExecInspect' });
   });
+
+  it('containers.exec: a command that exits 126 itself is a result (its process is gone), with its output', async () => {
+    // 126 is also the code dockerd records when it gives up on a cut exec connection; dockhand
+    // then looks for the exec's process in the container (ContainerTop): gone here, so 126 stands.
+    const result = await docker.containers.exec(container, { Cmd: ['sh', '-c', 'echo before; exit 126'] });
+    expect(result).toEqual({ exitCode: 126, stdout: 'before\n', stderr: '' });
+  });
 });

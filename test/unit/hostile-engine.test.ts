@@ -302,3 +302,48 @@ describe('#18 a server that is not a Docker engine (404 to everything)', () => {
     }, 30_000);
   }
 });
+
+describe('#10 an exec the engine marks ended with 126 after a cut, while its process runs on', () => {
+  // dockerd gives up on an exec whose connection broke (its write fails) by recording exit code
+  // 126, without stopping the process. The output ended early: containers.exec must reject, not
+  // resolve `exitCode: 126` with part of the output. A command that itself exits 126 (its pid is
+  // gone) is still a result.
+  const execEngine = (pidRuns: boolean): Handler => (req, reply) => {
+    if (req.method === 'POST' && /\/containers\/abc\/exec$/.test(req.path)) return reply.json(201, { Id: 'e1' });
+    if (req.method === 'POST' && /\/exec\/e1\/start$/.test(req.path)) {
+      reply.upgrade({ contentType: 'application/vnd.docker.multiplexed-stream' });
+      reply.write(Buffer.concat([frameHeader(1, 2), Buffer.from('a\n')]));
+      setTimeout(() => reply.end(), 20); // a clean close, as a middlebox that dropped the connection gives
+      return;
+    }
+    if (/\/exec\/e1\/json$/.test(req.path)) return reply.json(200, { ID: 'e1', Running: false, ExitCode: 126, Pid: 4242, ContainerID: 'abc', ProcessConfig: { tty: false } });
+    if (/\/containers\/abc\/top/.test(req.path)) {
+      const rows = [['root', '1', '0', 'sleep 1000'], ...(pidRuns ? [['root', '4242', '1', 'sh -c yes']] : [])];
+      return reply.json(200, { Titles: ['UID', 'PID', 'PPID', 'CMD'], Processes: rows });
+    }
+    reply.json(404, { message: `unexpected ${req.line}` });
+  };
+
+  it('rejects STREAM_TRUNCATED when the exec process is still in the container', async () => {
+    const engine = await fake(execEngine(true), { listen: 'unix' });
+    const docker = new Docker({ host: engine.host });
+    try {
+      const err = await rejectionOf(docker.containers.exec('abc', { Cmd: ['sh', '-c', 'yes'] }));
+      expect(err).toBeInstanceOf(DockerError);
+      expect(err).toMatchObject({ code: 'STREAM_TRUNCATED', operationId: 'ExecStart' });
+      expect(engine.requests.some((r) => /\/containers\/abc\/top/.test(r.path))).toBe(true);
+    } finally {
+      await docker.close();
+    }
+  });
+
+  it('resolves exitCode 126 when the process is gone (a command that exits 126 itself)', async () => {
+    const engine = await fake(execEngine(false), { listen: 'unix' });
+    const docker = new Docker({ host: engine.host });
+    try {
+      await expect(docker.containers.exec('abc', { Cmd: ['sh', '-c', './not-executable'] })).resolves.toEqual({ exitCode: 126, stdout: 'a\n', stderr: '' });
+    } finally {
+      await docker.close();
+    }
+  });
+});
