@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, Docker, DockerError } from '../../src/index.js';
 import { expectCleanExit, expectTypedRejection, runChild, describeOutcome } from '../support/child.js';
-import { Created, ENGINE as ENGINE_UNDER_TEST, ENGINE_HOST, RUN_ID, TEST_LABEL, RUN_LABEL, waitUntil } from '../support/engine.js';
+import { Created, ENGINE as ENGINE_UNDER_TEST, ENGINE_HOST, RUN_ID, TEST_IMAGE, TEST_LABEL, RUN_LABEL, waitUntil } from '../support/engine.js';
 import { FaultProxy, type Fault } from '../support/fault-proxy.js';
 import { within, rejectionOf, said } from '../support/settle.js';
 
@@ -156,6 +156,20 @@ describe('crashes: uploads from a failing stream (in a child: UPLOAD_FAILED with
       );
       expect(expectTypedRejection(out, 'UPLOAD_FAILED').cause).toBe('ENOENT');
       await noExecRunning(id); // cat saw EOF
+    });
+
+    it(`#1 docker.run(image, ['cat'], { stdin: fs.createReadStream('/missing') }) (attach stdin): UPLOAD_FAILED, nothing left behind (${transport})`, async () => {
+      const name = `dockhand-fault-run-${RUN_ID}-${transport}-${Date.now()}`;
+      const out = await runChild(
+        `${CLIENT}
+        report(await settle(docker.run(process.env.IMAGE, ['cat'], { name: process.env.NAME, stdin: fs.createReadStream('/missing'), labels: JSON.parse(process.env.LABELS) })));
+        await docker.close();`,
+        { HOST: ENGINE, TRANSPORT: transport, IMAGE: TEST_IMAGE, NAME: name, LABELS: JSON.stringify({ [TEST_LABEL]: 'true', [RUN_LABEL]: RUN_ID }) },
+      );
+      expect(expectTypedRejection(out, 'UPLOAD_FAILED').cause).toBe('ENOENT');
+      // cat saw EOF (the attach connection was closed) and run removed its container
+      const left = await docker.containers.list({ all: true, filters: { name: [name] } });
+      expect(left.map((c) => c.Names)).toEqual([]);
     });
   }
 });
