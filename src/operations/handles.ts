@@ -9,6 +9,7 @@
  * The methods called are the installed ones, so hand-written overrides (logs as frames, attach as a
  * session) are what handles call too.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DockerError, ValidationError } from '../errors.js';
 import { FRIENDLY, type FriendlyIdMethods } from '../generated/friendly.js';
 import type * as G from '../generated/friendly.js';
@@ -163,10 +164,19 @@ export class HandleFactory {
  * volumes with it, like `docker rm -fv`. A container already gone, or being removed already, is fine.
  */
 export async function removeContainer(ctx: OperationContext, id: string, options?: CallOptions): Promise<void> {
-  try {
-    await ctx.call('ContainerDelete', { id, force: true, v: true }, options);
-  } catch (err) {
-    if (err instanceof DockerError && (err.code === 'NOT_FOUND' || (err.code === 'CONFLICT' && /already in progress/i.test(err.message)))) return;
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ctx.call('ContainerDelete', { id, force: true, v: true }, options);
+      return;
+    } catch (err) {
+      if (err instanceof DockerError && (err.code === 'NOT_FOUND' || (err.code === 'CONFLICT' && /already in progress/i.test(err.message)))) return;
+      // Podman 4.3 refuses a forced remove of a container that is exiting at that moment (500
+      // "could not be stopped: ... container state improper: stopped"); a moment later it is done.
+      if (attempt < 5 && err instanceof DockerError && err.statusCode === 500 && /could not be stopped[\s\S]*state improper/i.test(err.message)) {
+        await sleep(20 * attempt, undefined, options?.signal ? { signal: options.signal } : undefined).catch(() => undefined);
+        continue;
+      }
+      throw err;
+    }
   }
 }

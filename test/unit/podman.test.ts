@@ -297,3 +297,27 @@ describe('idleTimeout on a raw docker.api.* stream', () => {
     });
   }
 });
+
+describe('a forced remove that Podman refuses while the container exits', () => {
+  it('is tried again: Podman 4.3 answers 500 "could not be stopped ... state improper" for a container exiting at that moment', async () => {
+    let deletes = 0;
+    engine = await FakeEngine.start({
+      listen: 'unix',
+      handler: engineAs(true, (req, reply) => {
+        if (req.method === 'DELETE' && /\/containers\/c1\?/.test(req.path)) {
+          deletes++;
+          if (deletes === 1) return reply.json(500, { cause: 'container state improper', message: 'cannot remove container c1 as it could not be stopped: sending SIGKILL to container c1: container state improper: stopped', response: 500 });
+          return reply.send(204);
+        }
+        reply.json(404, { message: `unexpected ${req.line}` });
+      }),
+    });
+    const docker = new Docker({ host: engine.host });
+    try {
+      await docker.container('c1')[Symbol.asyncDispose]();
+      expect(deletes).toBe(2);
+    } finally {
+      await docker.close();
+    }
+  });
+});
