@@ -13,6 +13,7 @@ import { ConnectionError, Docker, ValidationError } from '../../src/index.js';
 import { NodeHttpTransport } from '../../src/transport/node-http.js';
 import { parseHost } from '../../src/transport/host.js';
 import { ProbingTransport } from '../../src/transport/probing.js';
+import { FakeTransport } from '../support/fake-transport.js';
 
 let root: string;
 beforeAll(() => {
@@ -189,6 +190,22 @@ describe('registry credentials', () => {
     // the store has nothing for this one: fall back to auths
     expect(await store.lookup('plain.example.com')).toEqual({ username: 'a', password: 'b', serveraddress: 'plain.example.com' });
     expect(Object.keys(await store.all()).sort()).toEqual(['127.0.0.1:5001', 'plain.example.com', 'store.example.com']);
+  });
+
+  it('validates a call before it looks up credentials: a credsStore whose helper is missing does not hide the VALIDATION error, and nothing is sent', async () => {
+    const dir = configFolder('missing-helper', { credsStore: 'no-such-helper-anywhere' });
+    const transport = new FakeTransport();
+    const docker = new Docker({ transport, env: { DOCKER_CONFIG: dir, PATH: '/nonexistent' } });
+    for (const bad of [{ name: '127.0.0.1:5001/x', tag: 5 }, { tag: 'v1' }, { name: '127.0.0.1:5001/x', bogus: 1 }]) {
+      const err = await docker.api.ImagePush(bad as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(err).toMatchObject({ code: 'VALIDATION', operationId: 'ImagePush' });
+    }
+    expect(transport.requests.filter((r) => r.path !== '/_ping')).toEqual([]);
+    // a valid push reaches the helper, which fails: CREDENTIAL_HELPER, still before anything is sent
+    const helperErr = await docker.api.ImagePush({ name: '127.0.0.1:5001/x' } as never).catch((e: unknown) => e);
+    expect(helperErr).toMatchObject({ code: 'CREDENTIAL_HELPER' });
+    expect(transport.requests.filter((r) => r.path !== '/_ping')).toEqual([]);
   });
 
   it('applies stored credentials only where the caller gave none', async () => {

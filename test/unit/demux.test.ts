@@ -282,6 +282,22 @@ describe('FrameStream helpers', () => {
     expect(ended.sort()).toEqual(['err', 'out']);
   });
 
+  it('pipes with { end: false }: writes everything and leaves both writables open', async () => {
+    const { PassThrough } = await import('node:stream');
+    const out = new PassThrough();
+    const err = new PassThrough();
+    const text: Record<string, string> = { out: '', err: '' };
+    out.on('data', (d: Buffer) => (text.out += d.toString()));
+    err.on('data', (d: Buffer) => (text.err += d.toString()));
+    await new FrameStream(Promise.resolve({ body: body(), tty: false }), 'ContainerLogs').pipe(out, err, { end: false });
+    await new Promise((r) => setImmediate(r));
+    expect(text).toEqual({ out: 'out more', err: 'err' });
+    expect([out.writableEnded, err.writableEnded]).toEqual([false, false]);
+    out.write('still open');
+    await new Promise((r) => setImmediate(r));
+    expect(text.out).toBe('out morestill open');
+  });
+
   it('passes TTY bytes through as stdout', async () => {
     const s = new FrameStream(Promise.resolve({ body: Readable.from([Buffer.from('\u0001raw\r\n')]), tty: true }), 'ContainerLogs');
     expect(await s.text()).toEqual({ stdout: '\u0001raw\r\n', stderr: '' });
