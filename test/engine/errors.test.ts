@@ -137,6 +137,35 @@ describe('engine errors: status codes to classes', () => {
     expect(err).toMatchObject({ code: 'SERVER_ERROR', statusCode: 503, operationId: 'ConfigList' });
     expect(err.message).toMatch(/not a swarm manager/);
   });
+
+  it('every swarm endpoint on an engine outside a swarm: 503 "not a swarm manager" (Docker); 404, and 503 for SwarmInit (Podman, which has none)', async () => {
+    const calls: [string, () => Promise<unknown>][] = [
+      ['SwarmInspect', () => docker.api.SwarmInspect()],
+      ['NodeList', () => docker.api.NodeList()],
+      ['ServiceList', () => docker.api.ServiceList()],
+      ['TaskList', () => docker.api.TaskList()],
+      ['ConfigList', () => docker.api.ConfigList()],
+    ];
+    // Podman serves secrets without a swarm (its own secrets, test/engine/swarm.test.ts has them on Docker).
+    if (!ENGINE.podman) calls.push(['SecretList', () => docker.api.SecretList()]);
+    for (const [operationId, call] of calls) {
+      const err = await rejection(call());
+      if (ENGINE.podman) {
+        expect(err, operationId).toBeInstanceOf(NotFoundError);
+        expect(err, operationId).toMatchObject({ code: 'NOT_FOUND', statusCode: 404, operationId });
+      } else {
+        expect(err, operationId).toBeInstanceOf(ServerError);
+        expect(err, operationId).toMatchObject({ code: 'SERVER_ERROR', statusCode: 503, operationId });
+        expect(err.message, operationId).toMatch(/not a swarm manager|not part of a swarm/);
+      }
+    }
+    // Creating a swarm is asked of Podman only (on Docker it would make one): 503, said plainly.
+    if (ENGINE.podman) {
+      const err = await rejection(docker.api.SwarmInit({ body: { ListenAddr: '127.0.0.1:2377' } }));
+      expect(err).toBeInstanceOf(ServerError);
+      expect(err).toMatchObject({ code: 'SERVER_ERROR', statusCode: 503, operationId: 'SwarmInit', message: expect.stringMatching(/Podman does not support service/) });
+    }
+  });
 });
 
 describe('connection errors', () => {
