@@ -48,6 +48,15 @@ function areas(file) {
   return out;
 }
 
+/**
+ * Areas whose tests talk (all or in part) to an engine other than the one under test, whatever
+ * DOCKER_HOST says: their cells in every column are that engine's results. Shown with a note.
+ */
+const ELSEWHERE = {
+  swarm: 'the swarm is made on the TLS Docker 20.10 engine (tcp://127.0.0.1:2376), never on the engine under test',
+  'tls-contexts': 'TLS cases talk to the TLS Docker 20.10 engine, default-context cases to /var/run/docker.sock',
+};
+
 const cellText = (c) => (c === undefined ? '–' : c.passed === c.total ? `✓ ${c.total}` : `✗ ${c.passed}/${c.total}`);
 
 const lines = [];
@@ -55,9 +64,18 @@ if (engines.length) {
   const results = engines.map((e) => ({ ...e, areas: areas(e.file) }));
   const names = [...new Set(results.flatMap((r) => [...r.areas.keys()]))].sort();
   lines.push(`| area | ${results.map((r) => r.name).join(' | ')} |`, `|---|${results.map(() => '---').join('|')}|`);
-  for (const area of names) lines.push(`| ${area} | ${results.map((r) => cellText(r.areas.get(area))).join(' | ')} |`);
+  const notes = [];
+  for (const area of names) {
+    let label = area;
+    if (ELSEWHERE[area]) {
+      notes.push(`${notes.length + 1}. \`${area}\`: ${ELSEWHERE[area]}.`);
+      label = `${area} (${notes.length})`;
+    }
+    lines.push(`| ${label} | ${results.map((r) => cellText(r.areas.get(area))).join(' | ')} |`);
+  }
   const totals = results.map((r) => [...r.areas.values()].reduce((t, c) => ({ passed: t.passed + c.passed, total: t.total + c.total }), { passed: 0, total: 0 }));
   lines.push(`| **all** | ${totals.map(cellText).join(' | ')} |`);
+  if (notes.length) lines.push('', ...notes);
 }
 if (runtimes) {
   const rows = JSON.parse(readFileSync(runtimes, 'utf8'));
