@@ -133,3 +133,14 @@ describe('headers and bodies', () => {
     expect(new URL(req.path, 'http://x').searchParams.get('path')).toBe('/tmp');
   });
 });
+
+describe('an optional body the engine still wants', () => {
+  it('ImageCommit without a body sends {} as JSON (Podman refuses an empty body; Docker takes either)', async () => {
+    const { transport, docker } = client(() => json({ Id: 'sha256:' + 'a'.repeat(64) }));
+    await docker.api.ImageCommit({ container: 'c1', repo: 'x' });
+    const sent = transport.calls[0]!;
+    expect(sent.path).toBe('/v1.41/commit?container=c1&repo=x');
+    expect(sent.body).toBe('{}');
+    expect(sent.headers['content-type']).toBe('application/json');
+  });
+});
