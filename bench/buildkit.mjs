@@ -104,6 +104,8 @@ const one = (who) => {
     return tools[who](dir);
   } finally {
     if (dir !== data) rmSync(dir, { recursive: true, force: true });
+    // Every build moves the tag: the image it leaves would stay behind, untagged (untimed).
+    spawnSync(CLI, ['rmi', '-f', tag], { stdio: 'ignore' });
   }
 };
 try {
