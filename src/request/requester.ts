@@ -12,6 +12,7 @@ import { encodeRequest } from './encode.js';
 import type { PreparedOperation } from './prepare.js';
 import { prepareOperation } from './prepare.js';
 import { validateCallOptions } from '../config/options.js';
+import { streamFailure } from '../streams/failure.js';
 import { fromPodman } from '../streams/frames.js';
 import { abortError, IdleTimeout, TIMEOUT } from './abort.js';
 import { PODMAN_RESULTS, podmanParams, podmanResult } from './podman.js';
@@ -42,6 +43,20 @@ const ignore = (): void => undefined;
 function listened(res: TransportResponse): TransportResponse {
   res.body.on('error', ignore);
   return res;
+}
+
+/**
+ * Makes the error a stream is destroyed with (a reset or cut connection, undici's abort, an idle
+ * timeout) a dockhand error with the original as `cause`, as the helpers' streams do: the caller of
+ * a raw `docker.api.*` stream sees STREAM_FAILED, ABORTED or TIMEOUT, never a bare socket error.
+ * Hooked into the stream's own `_destroy`, so the one 'error' event it emits carries it.
+ */
+function typedErrors(body: Readable, operationId: string, signal: AbortSignal | undefined): void {
+  const stream = body as Readable & { _destroy(err: Error | null, cb: (err?: Error | null) => void): void };
+  const destroy = stream._destroy;
+  stream._destroy = function (this: Readable, err, cb) {
+    destroy.call(this, err, (e) => cb(e ? streamFailure(e, operationId, signal) : e));
+  };
 }
 
 /** Something `close()` ends: an open response stream or a hijacked connection. */
@@ -316,7 +331,7 @@ export class Requester {
         case 'multiplexed':
         case 'tar':
           this.track(res.body);
-          return asResponseStream(res);
+          return asResponseStream(res, op.id, signal);
         default:
           await drain(res.body);
           return op.spec.statuses.includes(304) ? { notModified: status === 304 } : undefined;
@@ -424,7 +439,8 @@ function watchUpload(body: TransportRequest['body']): Upload | undefined {
   return upload;
 }
 
-function asResponseStream(res: TransportResponse): ResponseStream {
+function asResponseStream(res: TransportResponse, operationId: string, signal: AbortSignal | undefined): ResponseStream {
+  typedErrors(res.body, operationId, signal);
   const headers = normalizeHeaders(res.headers);
   Object.defineProperty(res.body, 'statusCode', { value: res.statusCode, configurable: true, enumerable: false, writable: false });
   Object.defineProperty(res.body, 'headers', { value: headers, configurable: true, enumerable: false, writable: false });

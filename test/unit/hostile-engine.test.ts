@@ -347,3 +347,41 @@ describe('#10 an exec the engine marks ended with 126 after a cut, while its pro
     }
   });
 });
+
+describe('a raw docker.api.* stream cut by the engine (in-process)', () => {
+  // The helpers map a stream's failures to dockhand's errors; a raw stream handed to the caller
+  // does the same: a reset in the middle of the body is STREAM_FAILED with the socket's error as
+  // cause, not a bare ECONNRESET or undici's SocketError.
+  for (const transport of TRANSPORTS) {
+    it(`ContainerLogs reset after the first frame: STREAM_FAILED with the cause (${transport})`, async () => {
+      const engine = await fake((req, reply) => {
+        if (/\/containers\/abc\/logs/.test(req.path)) {
+          reply.head(200, { 'Content-Type': 'application/vnd.docker.multiplexed-stream', 'Transfer-Encoding': 'chunked' });
+          const f = Buffer.concat([frameHeader(1, 4), Buffer.from('one\n')]);
+          reply.write(`${f.length.toString(16)}\r\n`);
+          reply.write(f);
+          reply.write('\r\n');
+          setTimeout(() => reply.reset(), 50);
+          return;
+        }
+        reply.json(404, { message: `unexpected ${req.line}` });
+      });
+      const docker = new Docker({ host: engine.host, transport });
+      try {
+        const stream = await docker.api.ContainerLogs({ id: 'abc', follow: true, stdout: true });
+        const chunks: Buffer[] = [];
+        const err = await rejectionOf(
+          (async () => {
+            for await (const chunk of stream) chunks.push(chunk as Buffer);
+          })(),
+        );
+        expect(Buffer.concat(chunks).subarray(8).toString()).toBe('one\n');
+        expect(err).toBeInstanceOf(DockerError);
+        expect(err).toMatchObject({ code: 'STREAM_FAILED', operationId: 'ContainerLogs' });
+        expect((err as Error).cause).toBeDefined();
+      } finally {
+        await docker.close();
+      }
+    });
+  }
+});
