@@ -301,11 +301,14 @@ describe('one SSH connection per client', () => {
     const closeTook = Date.now() - started;
     const gone = await waitUntil(
       async () => ({ ssh: dockhandSsh().filter((p) => p.controlDir === controlDir).map((p) => p.args), dialStdio: dialStdio() }),
-      (s) => s.ssh.length === 0 && s.dialStdio === dialBefore,
+      // Other clients of this file (still open) may see their idle dial-stdio sessions end
+      // meanwhile: the count may fall below where it started, never stay above it.
+      (s) => s.ssh.length === 0 && s.dialStdio <= dialBefore,
       10_000,
       "the client's ssh processes to exit",
     );
-    expect(gone).toEqual({ ssh: [], dialStdio: dialBefore });
+    expect(gone.ssh).toEqual([]);
+    expect(gone.dialStdio).toBeLessThanOrEqual(dialBefore);
     const settled = Date.now() - started;
     expect(masterRunning(controlDir)).toBe(false);
     expect(existsSync(controlDir)).toBe(false);
