@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, Docker } from '../../src/index.js';
 import { archiveRoot } from '../../src/operations/archive.js';
 import { FakeEngine, frameHeader, type Handler } from '../support/fake-engine.js';
+import { TRANSPORTS } from '../support/runtime.js';
 
 let engine: FakeEngine | undefined;
 afterEach(async () => {
@@ -262,7 +263,7 @@ describe('idleTimeout covers the wait for the response', () => {
 describe('idleTimeout on a raw docker.api.* stream', () => {
   // A followed log that sends its headers and one frame, then nothing: the stream the caller holds
   // ends with dockhand's AbortError (code TIMEOUT), whichever transport watches for the silence.
-  for (const transport of ['node', 'undici'] as const) {
+  for (const transport of TRANSPORTS) {
     it(`ends with AbortError TIMEOUT, not an untyped error (${transport})`, async () => {
       engine = await FakeEngine.start({
         listen: 'unix',
