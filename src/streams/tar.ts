@@ -470,6 +470,35 @@ function closedEarly(source: Readable): unknown {
   return source.errored ?? Object.assign(new Error('the stream was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
+/**
+ * Reads `source` with 'data' listeners (no promise and no copy per chunk, as the async iterator's
+ * read() would make): `end` at its end, `fail` on its error or a close before its end. A source
+ * that already ended or was destroyed before the call fires none of its events again: `end` or
+ * `fail` is called at once. `stop()` removes the listeners; the 'error' one stays, so a later
+ * error of a destroyed source cannot crash the process.
+ */
+function follow(source: Readable, on: { data(chunk: Buffer): void; end(): void; fail(err: unknown): void }): { stop(): void } {
+  const onClose = (): void => {
+    if (!source.readableEnded) on.fail(closedEarly(source));
+  };
+  const following = {
+    stop(): void {
+      source.off('data', on.data);
+      source.off('end', on.end);
+      source.off('close', onClose);
+    },
+  };
+  source.on('error', on.fail);
+  if (source.readableEnded) on.end();
+  else if (source.destroyed) on.fail(closedEarly(source));
+  else {
+    source.on('data', on.data);
+    source.on('end', on.end);
+    source.on('close', onClose);
+  }
+  return following;
+}
+
 /** Most bytes of a streamed answer held in memory, unwritten, before the answer is paused. */
 const SAVE_QUEUE_MAX = 4 * 1024 * 1024;
 
@@ -485,14 +514,12 @@ export function writeStreamToFd(source: Readable, fd: number, operationId: strin
   return new Promise<void>((resolve, reject) => {
     let finished = false;
     let waiting = false;
+    let following: { stop(): void } | undefined;
     const failed = (err: unknown): void => finish(streamFailure(err, operationId, undefined));
     const finish = (err?: unknown): void => {
       if (finished) return;
       finished = true;
-      source.off('data', onData);
-      source.off('end', onEnd);
-      source.off('close', onClose);
-      // the 'error' listener stays: a later error of the destroyed source must not crash the process
+      following?.stop();
       if (err === undefined) return resolve();
       source.destroy();
       writer.until(0).then(() => reject(err), () => reject(err));
@@ -511,16 +538,7 @@ export function writeStreamToFd(source: Readable, fd: number, operationId: strin
     const onEnd = (): void => {
       writer.until(0).then(() => finish(), finish);
     };
-    const onClose = (): void => {
-      if (!source.readableEnded) failed(closedEarly(source));
-    };
-    source.on('error', failed);
-    // A source that ended or closed before this call fires none of the events below again.
-    if (source.readableEnded) return onEnd();
-    if (source.destroyed) return failed(closedEarly(source));
-    source.on('data', onData);
-    source.on('end', onEnd);
-    source.on('close', onClose);
+    following = follow(source, { data: onData, end: onEnd, fail: failed });
   });
 }
 
@@ -786,13 +804,11 @@ function feedParser(source: Readable, parser: TarParser, extractor: Extractor): 
     let finished = false;
     let waiting = false;
     let ended = false;
+    let following: { stop(): void } | undefined;
     const finish = (err?: unknown): void => {
       if (finished) return;
       finished = true;
-      source.off('data', onData);
-      source.off('end', onEnd);
-      source.off('close', onClose);
-      source.off('error', finish);
+      following?.stop();
       if (err === undefined) resolve();
       else reject(err);
     };
@@ -830,15 +846,7 @@ function feedParser(source: Readable, parser: TarParser, extractor: Extractor): 
       ended = true;
       if (!waiting) finish();
     };
-    const onClose = (): void => {
-      if (!ended) finish(closedEarly(source));
-    };
-    source.on('error', finish);
-    if (source.readableEnded) return finish();
-    if (source.destroyed) return finish(closedEarly(source));
-    source.on('data', onData);
-    source.on('end', onEnd);
-    source.on('close', onClose);
+    following = follow(source, { data: onData, end: onEnd, fail: finish });
   });
 }
 
