@@ -22,11 +22,10 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { median, reportChild, timed as timedIn } from './measure.mjs';
+import { dataFolder, median, reportChild, timed as timedIn } from './measure.mjs';
 import { byteSource, writeBytes, writeTree } from './seeded.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -77,16 +76,7 @@ const QUICK = argv.includes('--quick');
 const RUNS = Number(opt('runs') ?? (QUICK ? 2 : 5));
 const ONLY = (opt('only') ?? 'copyTo,copyFrom,build,save,load').split(',');
 const DATA = (opt('data') ?? (QUICK ? 'folder' : 'folder,big')).split(',');
-const ROOT = join(os.tmpdir(), 'dockhand-bench-archive');
-if (argv.includes('--clean')) {
-  rmSync(ROOT, { recursive: true, force: true });
-  console.log(`removed ${ROOT}`);
-  process.exit(0);
-}
-if (!existsSync(join(DIST, 'index.js'))) {
-  console.error(`${join(DIST, 'index.js')} is missing: run \`npm run build\` in the repository root (or set DOCKHAND_DIST)`);
-  process.exit(1);
-}
+const ROOT = dataFolder('dockhand-bench-archive', argv, DIST);
 
 const DOCKERFILE = `FROM ${IMAGE}\nLABEL ${LABEL}=true\n`;
 

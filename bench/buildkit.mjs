@@ -30,7 +30,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { median, reportChild, timed as timedIn } from './measure.mjs';
+import { dataFolder, median, reportChild, timed as timedIn } from './measure.mjs';
 import { writeTree } from './seeded.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -56,16 +56,7 @@ const argv = process.argv.slice(2);
 const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const RUNS = Number(opt('runs') ?? 5);
 const WARM = argv.includes('--warm');
-const ROOT = join(os.tmpdir(), 'dockhand-bench-buildkit');
-if (argv.includes('--clean')) {
-  rmSync(ROOT, { recursive: true, force: true });
-  console.log(`removed ${ROOT}`);
-  process.exit(0);
-}
-if (!existsSync(join(DIST, 'index.js'))) {
-  console.error(`${join(DIST, 'index.js')} is missing: run \`npm run build\` in the repository root (or set DOCKHAND_DIST)`);
-  process.exit(1);
-}
+const ROOT = dataFolder('dockhand-bench-buildkit', argv, DIST);
 
 const DOCKERFILE = `FROM ${IMAGE}\nRUN --mount=type=bind,target=/ctx find /ctx -type f | wc -l > /files\nLABEL ${LABEL}=true\n`;
 

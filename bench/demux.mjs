@@ -32,6 +32,7 @@ import { Readable, Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { prng } from './seeded.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const DIST = process.env.DOCKHAND_DIST ?? join(BENCH, '..', 'dist', 'esm');
@@ -77,17 +78,6 @@ const gc = vm.runInNewContext('gc');
 
 // ---------------------------------------------------------------- the stream
 
-/** mulberry32: a small seeded PRNG, so every run builds the same bytes. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function buildStream(total, seed) {
   const rnd = prng(seed);

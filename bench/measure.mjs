@@ -4,8 +4,27 @@
  * dockhand child also reports its own in-process figures as one JSON line.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
+
+/**
+ * The bench's data folder, `$TMPDIR/<name>`: with `--clean` in `argv` it is removed and the
+ * process ends; without the build to measure (`<dist>/index.js`) the process ends with a hint.
+ */
+export function dataFolder(name, argv, dist) {
+  const root = join(os.tmpdir(), name);
+  if (argv.includes('--clean')) {
+    rmSync(root, { recursive: true, force: true });
+    console.log(`removed ${root}`);
+    process.exit(0);
+  }
+  if (!existsSync(join(dist, 'index.js'))) {
+    console.error(`${join(dist, 'index.js')} is missing: run \`npm run build\` in the repository root (or set DOCKHAND_DIST)`);
+    process.exit(1);
+  }
+  return root;
+}
 
 /** Runs `cmd` under /usr/bin/time (its report in `dir`); wall ms, CPU ms, max RSS bytes, and the child's JSON line if any. */
 export function timed(dir, cmd, args, env = {}) {
