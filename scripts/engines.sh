@@ -238,24 +238,17 @@ stop_bridges() {
 # --- dockerd ---------------------------------------------------------------------------------
 
 launch_dockerd() {
-  local data="$STATE_DIR/data" exec_root="$RUN_DIR/exec" env=() extra
+  local env=() extra
   [[ -x "$TREE/usr/sbin/dockerd" ]] || die "$TREE/usr/sbin/dockerd is missing"
-  mkdir -p "$data" "$exec_root"
+  mkdir -p "$STATE_DIR"
   # Never /etc/docker/daemon.json, which belongs to the default engine.
   [[ -s "$STATE_DIR/daemon.json" ]] || echo '{}' >"$STATE_DIR/daemon.json"
   for extra in $(engine_extra_env "$ENGINE_NAME"); do env+=("$extra"); done
   log "starting dockerd $("$TREE/usr/sbin/dockerd" --version | sed 's/^Docker version //; s/,.*//')${env[*]:+ with ${env[*]}} in namespace $NETNS (log: $LOGFILE)"
   : >"$LOGFILE"
-  env -i PATH="$TREE/usr/sbin:$TREE/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root LANG=C.UTF-8 "${env[@]}" \
-    setsid nohup nsenter --net="$NETNS_DIR/$NETNS" -- "$TREE/usr/sbin/dockerd" \
-    --config-file "$STATE_DIR/daemon.json" \
-    --data-root "$data" \
-    --exec-root "$exec_root" \
-    --pidfile "$RUN_DIR/dockerd.pid" \
-    --host "unix://$SOCKET" \
-    --cgroup-parent "$CGROUP_PARENT" \
-    --userland-proxy-path "$TREE/usr/sbin/docker-proxy" \
-    </dev/null >>"$LOGFILE" 2>&1 9>&- &
+  dockerd_in_netns "$NETNS_DIR/$NETNS" "$TREE/usr/sbin/dockerd" "$TREE/usr/sbin:$TREE/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    "$STATE_DIR" "$RUN_DIR" "$SOCKET" "$CGROUP_PARENT" "$LOGFILE" "${env[@]}" \
+    -- --userland-proxy-path "$TREE/usr/sbin/docker-proxy"
   echo $! >"$PIDFILE"
 }
 

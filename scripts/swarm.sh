@@ -198,20 +198,12 @@ clean_node() {
 }
 
 launch_node() {
-  local data="$STATE_DIR/data" exec_root="$RUN_DIR/exec"
-  mkdir -p "$data" "$exec_root"
+  mkdir -p "$STATE_DIR"
   [[ -s "$STATE_DIR/daemon.json" ]] || echo '{}' >"$STATE_DIR/daemon.json"
   log "starting $("$DOCKERD" --version | sed 's/^Docker version //; s/,.*//') at $ADDR in namespace $NETNS (log: $LOGFILE)"
   : >"$LOGFILE"
-  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-    setsid nohup nsenter --net="$NETNS_DIR/$NETNS" -- "$DOCKERD" \
-    --config-file "$STATE_DIR/daemon.json" \
-    --data-root "$data" \
-    --exec-root "$exec_root" \
-    --pidfile "$RUN_DIR/dockerd.pid" \
-    --host "unix://$SOCKET" \
-    --cgroup-parent "$CGROUP_PARENT" \
-    </dev/null >>"$LOGFILE" 2>&1 9>&- &
+  dockerd_in_netns "$NETNS_DIR/$NETNS" "$DOCKERD" /usr/sbin:/usr/bin:/sbin:/bin \
+    "$STATE_DIR" "$RUN_DIR" "$SOCKET" "$CGROUP_PARENT" "$LOGFILE"
   echo $! >"$PIDFILE"
 }
 

@@ -156,3 +156,29 @@ cgroup_prune() {
     find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done < <(cgroup_dirs "$1")
 }
+
+# dockerd_in_netns NETNS_PATH DOCKERD PATH_VALUE STATE_DIR RUN_DIR SOCKET CGROUP_PARENT LOGFILE [VAR=VALUE ...] [-- EXTRA_FLAG ...]
+# Starts a dockerd detached in the network namespace NETNS_PATH (nsenter --net: `ip netns exec`
+# would hide the cgroup mounts), with a clean environment (PATH_VALUE and the given VAR=VALUE
+# pairs), its own config file ($STATE_DIR/daemon.json), data-root ($STATE_DIR/data), exec-root
+# ($RUN_DIR/exec), pidfile, socket and cgroup parent, its output appended to LOGFILE. Runs in the
+# caller's shell: `$!` is the launched process's pid afterwards.
+dockerd_in_netns() {
+  local netns="$1" dockerd="$2" path="$3" state="$4" run="$5" socket="$6" cgroup="$7" logfile="$8"
+  shift 8
+  local env=() flags=()
+  while (($#)) && [[ "$1" != -- ]]; do env+=("$1"); shift; done
+  (($#)) && shift
+  flags=("$@")
+  mkdir -p "$state/data" "$run/exec"
+  env -i PATH="$path" HOME=/root LANG=C.UTF-8 "${env[@]}" \
+    setsid nohup nsenter --net="$netns" -- "$dockerd" \
+    --config-file "$state/daemon.json" \
+    --data-root "$state/data" \
+    --exec-root "$run/exec" \
+    --pidfile "$run/dockerd.pid" \
+    --host "unix://$socket" \
+    --cgroup-parent "$cgroup" \
+    "${flags[@]}" \
+    </dev/null >>"$logfile" 2>&1 9>&- &
+}
