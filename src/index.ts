@@ -72,7 +72,7 @@ export type { BuildkitBuildOptions, BuildkitEvent, BuildkitOutput, BuildkitSecre
 export { MIN_API_VERSION, MAX_API_VERSION, compareVersions } from './version.js';
 export type { CallOptions, Filters, HijackedConnection, RegistryAuth, ResponseHeaders, ResponseStream, StateChange, UploadBody } from './request/types.js';
 export type { OperationSpec, ParamSpec, ParamLocation, ResponseKind } from './request/operation.js';
-export type { Transport, TransportRequest, TransportResponse, UpgradeResult, RequestBody } from './transport/types.js';
+export type { Transport, TransportRequest, TransportResponse, UpgradeResult, RequestBody, WholeLimits, WholeResponse } from './transport/types.js';
 export type { TransportKind } from './transport/create.js';
 export type { TlsOptions } from './transport/host.js';
 export { OPERATIONS, OPERATION_ALIASES, API_VERSIONS, type OperationId, type OperationAlias } from './generated/operations.js';

@@ -6,7 +6,8 @@ import { needsCredentials, withCredentials } from '../auth/apply.js';
 import type { CredentialStore } from '../auth/credentials.js';
 import { ApiVersionError, ConnectionError, DockerError, ValidationError } from '../errors.js';
 import { connectionError, isConnectionFailure } from '../transport/connect-error.js';
-import type { Transport, TransportRequest, TransportResponse, UpgradeResult } from '../transport/types.js';
+import type { Transport, TransportRequest, TransportResponse, UpgradeResult, WholeLimits, WholeResponse } from '../transport/types.js';
+import { isErrorStatus, readWhole, wholeAnswer } from '../transport/whole.js';
 import { negotiate, versionKey } from '../version.js';
 import { encodeRequest } from './encode.js';
 import type { PreparedOperation } from './prepare.js';
@@ -16,7 +17,7 @@ import { streamFailure } from '../streams/failure.js';
 import { fromPodman } from '../streams/frames.js';
 import { abortError, IdleTimeout, TIMEOUT } from './abort.js';
 import { PODMAN_RESULTS, podmanParams, podmanResult } from './podman.js';
-import { drain, errorFromResponse, normalizeHeaders, readJsonText } from './response.js';
+import { drain, errorFromAnswer, errorFromResponse, MAX_ERROR_BODY, normalizeHeaders } from './response.js';
 import type { CallOptions, HijackedConnection, ResponseStream } from './types.js';
 import { checkRequired, validateParams } from './validate.js';
 import { validateBody } from './validate-body.js';
@@ -91,6 +92,8 @@ export class Requester {
   private readonly defaultTimeout: number | undefined;
   private readonly credentials: CredentialStore | undefined;
   private readonly maxJsonBody: number;
+  /** What answers read whole keep: JSON results up to maxJsonBody, error messages up to 1 MiB. */
+  private readonly limits: WholeLimits;
   private readonly fullValidation: boolean;
 
   constructor(
@@ -102,6 +105,7 @@ export class Requester {
     this.defaultTimeout = options.defaultTimeout;
     this.credentials = options.credentials;
     this.maxJsonBody = options.maxJsonBody ?? DEFAULT_MAX_JSON_BODY;
+    this.limits = { answer: this.maxJsonBody, error: MAX_ERROR_BODY };
     this.fullValidation = options.validate !== 'params';
   }
 
@@ -196,6 +200,10 @@ export class Requester {
     // Streams, uploads and long polls hold a connection for long: counted apart (see types.ts).
     if (streaming || upload || LONG_POLLS.has(op.id)) req.stream = true;
     if (streaming && options?.idleTimeout) req.idleTimeout = options.idleTimeout;
+    if (kind === 'json' || kind === 'text') {
+      const answer = upload ? await this.sendUpload(op.id, req, options, upload) : await this.sendWhole(op.id, req, options);
+      return await this.fromAnswer(op, answer);
+    }
     const res = await this.send(op.id, req, options, !streaming, upload);
     // `return await`: a promise returned as it is costs an async function more ticks
     return await this.result(op, res, req.signal);
@@ -291,6 +299,74 @@ export class Requester {
     }
   }
 
+  /**
+   * Sends a call whose answer is read whole (JSON, text): through the transport's `requestWhole`
+   * where it has one (no stream made), with the caller's signal and timeout over all of it.
+   */
+  private sendWhole(operationId: string, req: TransportRequest, options: CallOptions | undefined): Promise<WholeResponse> {
+    const signal = options?.signal;
+    const timeout = options?.timeout ?? this.defaultTimeout;
+    const timed = timeout !== undefined && timeout > 0;
+    if (signal === undefined && !timed) {
+      return wholeAnswer(this.transport, req, this.limits).then(undefined, (err: unknown) => Promise.reject(this.failure(operationId, err, undefined)));
+    }
+    return this.sendWholeWatched(operationId, req, signal, timed ? timeout : undefined);
+  }
+
+  private async sendWholeWatched(operationId: string, req: TransportRequest, signal: AbortSignal | undefined, timeout: number | undefined): Promise<WholeResponse> {
+    if (signal?.aborted) throw abortError(operationId, signal.reason);
+    const controller = new AbortController();
+    req.signal = controller.signal;
+    const onAbort = (): void => controller.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = timeout === undefined ? undefined : setTimeout(() => controller.abort(TIMEOUT), timeout);
+    try {
+      return await wholeAnswer(this.transport, req, this.limits);
+    } catch (err) {
+      throw this.failure(operationId, err, controller.signal);
+    } finally {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** A call with a streamed body whose answer is read whole (its upload watched, see `send`). */
+  private async sendUpload(operationId: string, req: TransportRequest, options: CallOptions | undefined, upload: Upload): Promise<WholeResponse> {
+    const res = await this.send(operationId, req, options, true, upload);
+    try {
+      return await readWhole(res, this.limits);
+    } catch (err) {
+      throw this.failure(operationId, err, req.signal);
+    }
+  }
+
+  /** The result of an answer read whole: the engine's error, the text, or the parsed JSON. */
+  private async fromAnswer(op: PreparedOperation, answer: WholeResponse): Promise<unknown> {
+    const status = answer.statusCode;
+    if (isErrorStatus(status)) throw errorFromAnswer(status, answer.headers, answer.body.toString('utf8'), op.id);
+    if (answer.over) {
+      const declared = answer.headers['content-length'];
+      const what = typeof declared === 'string' && Number(declared) > this.maxJsonBody ? `${declared} bytes announced` : 'more was sent';
+      throw new DockerError(`${op.id}: the engine's answer is larger than maxJsonBody (${this.maxJsonBody} bytes; ${what})`, { code: 'BODY_TOO_LARGE', operationId: op.id });
+    }
+    const body = answer.body;
+    // a leading UTF-8 byte order mark is no part of the text (as TextDecoder reads it)
+    const text = body.toString('utf8', body.length > 2 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0);
+    if (op.spec.response === 'text') return text;
+    if (status === 204 || status === 304 || text.length === 0) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw badJson(op.id, status, err as SyntaxError);
+    }
+    if (PODMAN_RESULTS.has(op.id)) {
+      const fixed = podmanResult(op.id, value);
+      if (fixed !== value && (await this.isPodman())) return fixed;
+    }
+    return value;
+  }
+
   private failure(operationId: string, err: unknown, signal: AbortSignal | undefined, upload?: Upload): Error {
     if (upload) {
       upload.stream.destroy();
@@ -309,21 +385,6 @@ export class Requester {
     const kind = op.spec.response;
     try {
       switch (kind) {
-        case 'json': {
-          if (status === 204 || status === 304) {
-            await drain(res.body);
-            return undefined;
-          }
-          const text = await readJsonText(res.body, res.headers, this.maxJsonBody, op.id);
-          const value: unknown = text.length === 0 ? undefined : JSON.parse(text);
-          if (PODMAN_RESULTS.has(op.id)) {
-            const fixed = podmanResult(op.id, value);
-            if (fixed !== value && (await this.isPodman())) return fixed;
-          }
-          return value;
-        }
-        case 'text':
-          return readJsonText(res.body, res.headers, this.maxJsonBody, op.id);
         case 'head':
           await drain(res.body);
           return normalizeHeaders(res.headers);
@@ -337,12 +398,6 @@ export class Requester {
           return op.spec.statuses.includes(304) ? { notModified: status === 304 } : undefined;
       }
     } catch (err) {
-      if (err instanceof SyntaxError) {
-        // V8's message quotes the text, which may hold a token (SystemAuth): keep only where it broke.
-        const where = /position \d+|line \d+ column \d+|Unexpected end of JSON input/.exec(err.message)?.[0];
-        const cause = new SyntaxError(`not valid JSON${where ? ` (${where})` : ''}`);
-        throw new DockerError(`${op.id}: the engine's answer is not valid JSON${where ? ` (${where})` : ''}`, { code: 'BAD_RESPONSE', operationId: op.id, statusCode: status, cause });
-      }
       throw this.failure(op.id, err, signal);
     }
   }
@@ -405,6 +460,13 @@ export class Requester {
     }
     return Object.assign(duplex, { statusCode: result.statusCode, headers: normalizeHeaders(result.headers) }) as HijackedConnection;
   }
+}
+
+/** An answer that is not JSON. V8's message quotes the text, which may hold a token (SystemAuth): only where it broke is kept. */
+function badJson(operationId: string, statusCode: number, err: SyntaxError): DockerError {
+  const where = /position \d+|line \d+ column \d+|Unexpected end of JSON input/.exec(err.message)?.[0];
+  const cause = new SyntaxError(`not valid JSON${where ? ` (${where})` : ''}`);
+  return new DockerError(`${operationId}: the engine's answer is not valid JSON${where ? ` (${where})` : ''}`, { code: 'BAD_RESPONSE', operationId, statusCode, cause });
 }
 
 function addHeaders(operationId: string, into: Record<string, string>, extra: Record<string, string>): void {

@@ -57,30 +57,6 @@ export function readBody(body: Readable, limit = Infinity, onLimit?: () => void)
   });
 }
 
-/**
- * A JSON (or text) answer as text, at most `max` bytes: a larger one fails with BODY_TOO_LARGE
- * and its connection is closed. Read from the stream's events, whatever the transport: undici's
- * own `text()` costs more per call (measured: bench/README.md). As `text()` did, a leading UTF-8
- * BOM is skipped in undici's answers of known length.
- */
-export async function readJsonText(body: Readable, headers: Record<string, string | string[] | undefined>, max: number, operationId: string): Promise<string> {
-  const declared = headers['content-length'];
-  const length = typeof declared === 'string' ? Number(declared) : NaN;
-  if (length > max) {
-    body.destroy();
-    throw tooLarge(operationId, max, `${length} bytes announced`);
-  }
-  let over = false;
-  const buf = await readBody(body, max + 1, () => (over = true));
-  if (over) throw tooLarge(operationId, max, 'more was sent');
-  const bom = length >= 0 && buf.length > 2 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf && typeof (body as Readable & { text?: unknown }).text === 'function';
-  return buf.toString('utf8', bom ? 3 : 0);
-}
-
-function tooLarge(operationId: string, max: number, what: string): DockerError {
-  return new DockerError(`${operationId}: the engine's answer is larger than maxJsonBody (${max} bytes; ${what})`, { code: 'BODY_TOO_LARGE', operationId });
-}
-
 /** Discards a body so its connection can be reused. */
 export function drain(body: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -125,6 +101,11 @@ export async function errorFromResponse(
   } catch {
     // the status says enough
   }
+  return errorFromAnswer(statusCode, headers, text, operationId);
+}
+
+/** The right DockerError for an error answer whose body (at most MAX_ERROR_BODY bytes) is `text`. */
+export function errorFromAnswer(statusCode: number, headers: Record<string, string | string[] | undefined>, text: string, operationId: string): DockerError {
   if (statusCode >= 300 && statusCode < 400) {
     const location = headers.location ? ` to ${String(headers.location)}` : '';
     return errorFromStatus(statusCode, `${operationId}: the engine redirected${location}; dockhand never follows redirects (a malformed name or id?)`, operationId);

@@ -12,8 +12,9 @@
  */
 import type { Endpoint } from './host.js';
 import { NodeHttpTransport } from './node-http.js';
-import { DEFAULT_LIMITS, type ConnectionLimits, type Transport, type TransportRequest, type TransportResponse, type UpgradeResult } from './types.js';
+import { DEFAULT_LIMITS, type ConnectionLimits, type Transport, type TransportRequest, type TransportResponse, type UpgradeResult, type WholeLimits, type WholeResponse } from './types.js';
 import { UndiciTransport } from './undici.js';
+import { readWhole } from './whole.js';
 
 export class AutoTransport implements Transport {
   readonly address: string;
@@ -63,6 +64,12 @@ export class AutoTransport implements Transport {
         throw err;
       },
     );
+  }
+
+  /** On undici once switched (no stream made), else as `request()`, read whole. */
+  requestWhole(r: TransportRequest, limits: WholeLimits): Promise<WholeResponse> {
+    if (this.switched && !r.stream) return this.fast!.requestWhole(r, limits);
+    return this.request(r).then((res) => readWhole(res, limits, r.signal));
   }
 
   /**

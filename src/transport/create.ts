@@ -25,6 +25,7 @@ function lazyUndici(endpoint: ReturnType<typeof parseHost>, connectTimeout: numb
   return {
     address: endpoint.address,
     request: async (r) => (await get()).request(r),
+    requestWhole: async (r, limits) => (await get()).requestWhole(r, limits),
     upgrade: async (r) => (await get()).upgrade(r),
     close: async () => {
       if (ready) await (await ready).close();

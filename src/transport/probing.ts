@@ -6,7 +6,8 @@
  */
 import { ConnectionError, type ConnectionAttempt as Attempt } from '../errors.js';
 import { connectionError, isConnectionFailure } from './connect-error.js';
-import type { Transport, TransportRequest, TransportResponse, UpgradeResult } from './types.js';
+import type { Transport, TransportRequest, TransportResponse, UpgradeResult, WholeLimits, WholeResponse } from './types.js';
+import { readWhole, wholeAnswer } from './whole.js';
 
 export interface Candidate {
   address: string;
@@ -41,6 +42,11 @@ export class ProbingTransport implements Transport {
     }
     const transport = await this.transport();
     return transport.request(req);
+  }
+
+  requestWhole(req: TransportRequest, limits: WholeLimits): Promise<WholeResponse> {
+    if (this.chosen) return wholeAnswer(this.chosen.transport, req, limits);
+    return this.request(req).then((res) => readWhole(res, limits, req.signal));
   }
 
   async upgrade(req: TransportRequest): Promise<UpgradeResult | TransportResponse> {

@@ -33,6 +33,27 @@ export interface UpgradeResult {
   socket: Socket;
 }
 
+/** How much of an answer `requestWhole` keeps. */
+export interface WholeLimits {
+  /**
+   * Bytes of a successful answer (status below 300, or 304): one announced or sent larger is not
+   * kept (`over` is set, `body` is empty) and its connection is closed.
+   */
+  answer: number;
+  /** Bytes of an error answer (300 and up, but 304): the first ones are kept, the rest discarded. */
+  error: number;
+}
+
+/** An answer read whole (see Transport.requestWhole). */
+export interface WholeResponse {
+  statusCode: number;
+  /** Header names in lower case. */
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  /** A successful answer was larger than `WholeLimits.answer`: `body` is empty. */
+  over: boolean;
+}
+
 /**
  * What dockhand needs from a connection to the engine. Injectable (DockerOptions.transport), so
  * unit tests can script answers an engine cannot be made to give on demand.
@@ -41,6 +62,11 @@ export interface Transport {
   /** Where requests go, for messages: `unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`. */
   readonly address: string;
   request(req: TransportRequest): Promise<TransportResponse>;
+  /**
+   * Optional: sends an ordinary request (not a stream) and reads its whole answer, without making
+   * a stream of it: cheaper per call. Without it, dockhand reads `request()`'s body (wholeAnswer).
+   */
+  requestWhole?(req: TransportRequest, limits: WholeLimits): Promise<WholeResponse>;
   /** Sends a request asking the engine to take over the connection (attach, exec start). */
   upgrade(req: TransportRequest): Promise<UpgradeResult | TransportResponse>;
   /** Closes every connection, in use or idle: requests in flight fail. */
