@@ -7,13 +7,13 @@ import type { CredentialStore } from '../auth/credentials.js';
 import { ApiVersionError, ConnectionError, DockerError, ValidationError } from '../errors.js';
 import { connectionError, isConnectionFailure } from '../transport/connect-error.js';
 import type { Transport, TransportRequest, TransportResponse, UpgradeResult, WholeLimits, WholeResponse } from '../transport/types.js';
-import { isErrorStatus, readWhole, wholeAnswer } from '../transport/whole.js';
+import { CutAnswer, isErrorStatus, readWhole, wholeAnswer } from '../transport/whole.js';
 import { negotiate, versionKey } from '../version.js';
 import { encodeRequest } from './encode.js';
 import type { PreparedOperation } from './prepare.js';
 import { prepareOperation } from './prepare.js';
 import { validateCallOptions } from '../config/options.js';
-import { streamFailure } from '../streams/failure.js';
+import { streamFailure, whatHappened } from '../streams/failure.js';
 import { fromPodman } from '../streams/frames.js';
 import { abortError, IdleTimeout, TIMEOUT } from './abort.js';
 import { PODMAN_RESULTS, podmanParams, podmanResult } from './podman.js';
@@ -373,8 +373,12 @@ export class Requester {
       if (upload.error !== undefined) return uploadFailed(operationId, upload.error);
     }
     if (err instanceof DockerError) return err;
+    const cut = err instanceof CutAnswer;
+    if (err instanceof CutAnswer) err = err.cause;
     if (signal?.aborted) return abortError(operationId, signal.reason, err);
     if (this.closed) return closedError(operationId, err);
+    // the engine was reached: an answer cut short is no connection failure
+    if (cut) return new DockerError(`${operationId}: the request failed: ${whatHappened(err)}`, { code: 'REQUEST_FAILED', operationId, cause: err });
     if (isConnectionFailure(err)) return connectionError(err, this.transport.address, operationId);
     return new DockerError(`${operationId}: ${(err as Error)?.message ?? String(err)}`, { code: 'REQUEST_FAILED', operationId, cause: err });
   }

@@ -3,7 +3,7 @@ import { AbortError, DockerError } from '../errors.js';
 import { abortError, IdleTimeout } from '../request/abort.js';
 
 /** What an I/O error in the middle of a body means, in words. */
-function whatHappened(err: unknown): string {
+export function whatHappened(err: unknown): string {
   const code = (err as { code?: unknown })?.code;
   const message = (err as Error)?.message ?? String(err);
   switch (code) {

@@ -12,7 +12,7 @@
 import { tlsConnectOptions, type Endpoint } from './host.js';
 import { NodeHttpTransport } from './node-http.js';
 import { DEFAULT_LIMITS, type ConnectionLimits, type Transport, type TransportRequest, type TransportResponse, type UpgradeResult, type WholeLimits, type WholeResponse } from './types.js';
-import { announcedOver, isErrorStatus, readWhole } from './whole.js';
+import { announcedOver, CutAnswer, isErrorStatus, readWhole } from './whole.js';
 
 import type { Dispatcher } from 'undici';
 
@@ -174,7 +174,7 @@ class WholeAnswer implements Dispatcher.DispatchHandler {
     if (this.statusCode !== 0 && isErrorStatus(this.statusCode)) return this.finish(false, false);
     this.settled = true;
     this.cleanup();
-    this.reject(err);
+    this.reject(this.statusCode === 0 ? err : new CutAnswer(err));
   }
 
   /**

@@ -8,6 +8,17 @@ import type { Transport, TransportRequest, TransportResponse, WholeLimits, Whole
 const EMPTY = Buffer.alloc(0);
 const ignore = (): void => undefined;
 
+/**
+ * What reading an answer fails with once its status and headers came: the engine was reached, and
+ * its answer was cut (`cause`: the socket's error), which is not "cannot reach the engine".
+ */
+export class CutAnswer extends Error {
+  constructor(cause: unknown) {
+    super('the connection failed in the middle of the answer', { cause });
+    this.name = 'CutAnswer';
+  }
+}
+
 /** Whether `limits` refuses a successful answer that announces `declared` bytes. */
 export function announcedOver(declared: string | string[] | undefined, limits: WholeLimits): boolean {
   return typeof declared === 'string' && Number(declared) > limits.answer;
@@ -41,7 +52,12 @@ export async function readWhole(res: TransportResponse, limits: WholeLimits, sig
     return { statusCode, headers, body: EMPTY, over: true };
   }
   let over = false;
-  const data = await readBody(body, limits.answer, () => (over = true));
+  let data: Buffer;
+  try {
+    data = await readBody(body, limits.answer, () => (over = true));
+  } catch (err) {
+    throw new CutAnswer(err);
+  }
   return { statusCode, headers, body: data, over };
 }
 

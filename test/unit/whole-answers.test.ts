@@ -7,7 +7,7 @@
  */
 import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortError, Docker, DockerError, NotFoundError, ServerError } from '../../src/index.js';
+import { AbortError, ConnectionError, Docker, DockerError, NotFoundError, ServerError } from '../../src/index.js';
 import { MAX_ERROR_MESSAGE } from '../../src/errors.js';
 import { FakeEngine, repeat, type Handler } from '../support/fake-engine.js';
 import { TRANSPORTS, UNDICI_HERE } from '../support/runtime.js';
@@ -147,7 +147,7 @@ for (const mode of MODES) {
       }
     });
 
-    it('a connection cut in the middle of an answer rejects with a DockerError and its cause, never with part of the answer', async () => {
+    it('a connection cut in the middle of an answer: REQUEST_FAILED with the cause (not "cannot reach the engine"), never part of the answer', async () => {
       const { docker } = await setup(mode, (_req, reply) => {
         reply.head(200, { 'Content-Length': 1000, 'Content-Type': 'application/json' });
         reply.write('[{"Id":"abc"');
@@ -155,7 +155,16 @@ for (const mode of MODES) {
       });
       const err = await within(rejectionOf(docker.containers.list()), 5000, 'the cut answer');
       expect(err, said(err)).toBeInstanceOf(DockerError);
-      expect((err as DockerError).cause).toBeDefined();
+      expect(err, said(err)).not.toBeInstanceOf(ConnectionError);
+      expect(err).toMatchObject({ code: 'REQUEST_FAILED', operationId: 'ContainerList' });
+      expect((err as Error).message).toMatch(/^ContainerList: the request failed: the connection was (closed|reset) in the middle of the answer/);
+      expect((err as DockerError).cause).toBeInstanceOf(Error);
+    });
+
+    it('a connection cut before the answer came is a ConnectionError', async () => {
+      const { docker } = await setup(mode, (_req, reply) => void reply.socket.destroy());
+      const err = await within(rejectionOf(docker.containers.list()), 5000, 'the cut call');
+      expect(err, said(err)).toBeInstanceOf(ConnectionError);
     });
 
     it("a stalled answer ends at the call's timeout: AbortError TIMEOUT, its connection closed", async () => {
