@@ -8,13 +8,15 @@
  * applies backpressure (any `pipe`) makes that backlog grow and every chunk copy all of it (a 50 MB
  * archive piped to a file moved 9-19 GB: seconds instead of 0.3 s). node:http pauses the socket
  * instead, and a stream's cost per request does not matter.
+ *
+ * Ordinary calls whose answer is read whole (JSON results, errors) skip undici's body stream too:
+ * `requestWhole` gathers the answer from undici's callbacks, the cheapest way to make a call.
  */
+import type { Dispatcher } from 'undici';
 import { tlsConnectOptions, type Endpoint } from './host.js';
 import { NodeHttpTransport } from './node-http.js';
 import { DEFAULT_LIMITS, type ConnectionLimits, type Transport, type TransportRequest, type TransportResponse, type UpgradeResult, type WholeLimits, type WholeResponse } from './types.js';
 import { announcedOver, CutAnswer, isErrorStatus, readWhole } from './whole.js';
-
-import type { Dispatcher } from 'undici';
 
 type Pool = import('undici').Pool;
 type Controller = Dispatcher.DispatchController;
@@ -70,7 +72,7 @@ export class UndiciTransport implements Transport {
     return this.pool.request(options);
   }
 
-  /** The answer gathered straight from undici's callbacks: no stream, no parsing of it twice. */
+  /** The answer gathered straight from undici's callbacks, without a body stream (see WholeAnswer). */
   requestWhole(r: TransportRequest, limits: WholeLimits): Promise<WholeResponse> {
     if (r.stream) return this.streams.request(r).then((res) => readWhole(res, limits, r.signal));
     return new Promise((resolve, reject) => {
