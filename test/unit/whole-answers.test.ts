@@ -182,6 +182,19 @@ for (const mode of MODES) {
       await eventually(() => stalled!.destroyed, 'the closing of the stalled connection');
     });
 
+    it('docker.close() in the middle of an answer: CLOSED, promptly', async () => {
+      const { docker } = await setup(mode, (_req, reply) => {
+        reply.head(200, { 'Content-Length': 1000, 'Content-Type': 'application/json' });
+        reply.write('[{"Id":"abc"');
+      });
+      const call = rejectionOf(docker.containers.list());
+      await new Promise((r) => setTimeout(r, 50));
+      await within(docker.close(), 3000, 'docker.close()');
+      const err = await within(call, 3000, 'the call ended by close()');
+      expect(err, said(err)).toBeInstanceOf(DockerError);
+      expect(err).toMatchObject({ code: 'CLOSED', operationId: 'ContainerList' });
+    });
+
     it('a signal aborted in the middle of an answer: AbortError ABORTED with its reason, the connection closed', async () => {
       const controller = new AbortController();
       let stalled: net.Socket | undefined;
