@@ -43,8 +43,11 @@ export async function readWhole(res: TransportResponse, limits: WholeLimits, sig
     body.once('close', () => signal.removeEventListener('abort', onAbort));
   }
   if (isErrorStatus(statusCode)) {
-    // an error answer cut short still has its status: keep what came
-    const text = await readBody(body, limits.error).catch(() => EMPTY);
+    // an error answer cut short still has its status (keep what came), unless the call was aborted
+    const text = await readBody(body, limits.error).catch((err: unknown) => {
+      if (signal?.aborted) throw err;
+      return EMPTY;
+    });
     return { statusCode, headers, body: text, over: false };
   }
   if (announcedOver(headers['content-length'], limits)) {

@@ -182,6 +182,16 @@ for (const mode of MODES) {
       await eventually(() => stalled!.destroyed, 'the closing of the stalled connection');
     });
 
+    it("an error answer stalled in its message ends at the call's timeout too: AbortError TIMEOUT", async () => {
+      const { docker } = await setup(mode, (_req, reply) => {
+        reply.head(404, { 'Content-Length': 1000, 'Content-Type': 'application/json' });
+        reply.write('{"message":"No such');
+      });
+      const err = await within(rejectionOf(docker.containers.inspect('abc', {}, { timeout: 300 })), 5000, 'the stalled error answer');
+      expect(err, said(err)).toBeInstanceOf(AbortError);
+      expect(err).toMatchObject({ code: 'TIMEOUT', operationId: 'ContainerInspect' });
+    });
+
     it('docker.close() in the middle of an answer: CLOSED, promptly', async () => {
       const { docker } = await setup(mode, (_req, reply) => {
         reply.head(200, { 'Content-Length': 1000, 'Content-Type': 'application/json' });
