@@ -1,7 +1,7 @@
 /** Reads the engine's answers: bodies, error messages (capped at 1 MiB), headers. */
 import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
-import { DockerError, errorFromStatus } from '../errors.js';
+import { AbortError, DockerError, errorFromStatus } from '../errors.js';
 import type { ResponseHeaders } from './types.js';
 
 /** Error bodies are read up to this many bytes; the rest is discarded. */
@@ -98,8 +98,10 @@ export async function errorFromResponse(
   let text = '';
   try {
     text = (await readBody(body, MAX_ERROR_BODY)).toString('utf8');
-  } catch {
-    // the status says enough
+  } catch (err) {
+    // the call's timeout or signal (the body is destroyed with its AbortError) ends it as elsewhere
+    if (err instanceof AbortError) throw err;
+    // else the status says enough
   }
   return errorFromAnswer(statusCode, headers, text, operationId);
 }

@@ -221,3 +221,17 @@ for (const mode of MODES) {
     });
   });
 }
+
+describe('error answers of calls without a JSON result (read from the stream)', () => {
+  for (const mode of MODES) {
+    it(`an error answer whose message stalls past the call's timeout: AbortError TIMEOUT (${mode})`, async () => {
+      const { docker } = await setup(mode, (_req, reply) => {
+        reply.head(404, { 'Content-Length': 1000, 'Content-Type': 'application/json' });
+        reply.write('{"message":"No such');
+      });
+      const err = await within(rejectionOf(docker.containers.start('abc', {}, { timeout: 300 })), 5000, 'the stalled error answer');
+      expect(err, said(err)).toBeInstanceOf(AbortError);
+      expect(err).toMatchObject({ code: 'TIMEOUT', operationId: 'ContainerStart' });
+    });
+  }
+});
