@@ -78,7 +78,6 @@ const gc = vm.runInNewContext('gc');
 
 // ---------------------------------------------------------------- the stream
 
-
 function buildStream(total, seed) {
   const rnd = prng(seed);
   // Text to cut payloads from: log-like lines.

@@ -15,7 +15,7 @@ import { prepareOperation } from './prepare.js';
 import { validateCallOptions } from '../config/options.js';
 import { streamFailure, whatHappened } from '../streams/failure.js';
 import { fromPodman } from '../streams/frames.js';
-import { abortError, IdleTimeout, TIMEOUT } from './abort.js';
+import { abortError, deadline, IdleTimeout, TIMEOUT } from './abort.js';
 import { PODMAN_RESULTS, podmanParams, podmanResult } from './podman.js';
 import { drain, errorFromAnswer, errorFromResponse, MAX_ERROR_BODY, normalizeHeaders } from './response.js';
 import type { CallOptions, HijackedConnection, ResponseStream } from './types.js';
@@ -304,29 +304,23 @@ export class Requester {
    * where it has one (no stream made), with the caller's signal and timeout over all of it.
    */
   private sendWhole(operationId: string, req: TransportRequest, options: CallOptions | undefined): Promise<WholeResponse> {
-    const signal = options?.signal;
     const timeout = options?.timeout ?? this.defaultTimeout;
-    const timed = timeout !== undefined && timeout > 0;
-    if (signal === undefined && !timed) {
+    if (options?.signal === undefined && !(timeout !== undefined && timeout > 0)) {
       return wholeAnswer(this.transport, req, this.limits).then(undefined, (err: unknown) => Promise.reject(this.failure(operationId, err, undefined)));
     }
-    return this.sendWholeWatched(operationId, req, signal, timed ? timeout : undefined);
+    return this.sendWholeWatched(operationId, req, options);
   }
 
-  private async sendWholeWatched(operationId: string, req: TransportRequest, signal: AbortSignal | undefined, timeout: number | undefined): Promise<WholeResponse> {
-    if (signal?.aborted) throw abortError(operationId, signal.reason);
-    const controller = new AbortController();
-    req.signal = controller.signal;
-    const onAbort = (): void => controller.abort(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = timeout === undefined ? undefined : setTimeout(() => controller.abort(TIMEOUT), timeout);
+  private async sendWholeWatched(operationId: string, req: TransportRequest, options: CallOptions | undefined): Promise<WholeResponse> {
+    if (options?.signal?.aborted) throw abortError(operationId, options.signal.reason);
+    const watch = deadline(options, this.defaultTimeout);
+    req.signal = watch.signal;
     try {
       return await wholeAnswer(this.transport, req, this.limits);
     } catch (err) {
-      throw this.failure(operationId, err, controller.signal);
+      throw this.failure(operationId, err, watch.signal);
     } finally {
-      if (timer) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      watch.done();
     }
   }
 
@@ -374,7 +368,7 @@ export class Requester {
     }
     if (err instanceof DockerError) return err;
     const cut = err instanceof CutAnswer;
-    if (err instanceof CutAnswer) err = err.cause;
+    if (cut) err = (err as CutAnswer).cause;
     if (signal?.aborted) return abortError(operationId, signal.reason, err);
     if (this.closed) return closedError(operationId, err);
     // the engine was reached: an answer cut short is no connection failure
